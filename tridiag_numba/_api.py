@@ -1,0 +1,586 @@
+"""The numpy layer: validation, promotion, broadcasting, allocation, errors.
+
+Kernels in ``_kernels.py`` never raise; every check on user input and every
+translation of a kernel ``info`` code into an exception happens here.
+"""
+
+import operator
+import threading
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+
+from . import _kernels as K
+
+__all__ = [
+    "eigh_tridiagonal",
+    "eigvalsh_tridiagonal",
+    "kth_eigenpair",
+    "kth_eigenvalue",
+    "serial_kernels",
+]
+
+_SELECT = {"a": "a", "all": "a", 0: "a", "v": "v", "value": "v", 1: "v", "i": "i", "index": "i", 2: "i"}
+_DRIVERS = ("auto", "stemr", "stebz", "sterf", "stev")
+
+_local = threading.local()
+
+
+@contextmanager
+def serial_kernels():
+    """Run this thread's calls on the serial twins of the kernels.
+
+    The parallel and serial kernels compute identical results; tests use this
+    to check that, and it is what the package does by itself off the main
+    thread when numba's threading layer is not thread-safe.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tridiag_numba import kth_eigenvalue
+    >>> from tridiag_numba._api import serial_kernels
+    >>> with serial_kernels():
+    ...     w = kth_eigenvalue(np.full(3, 2.0), np.full(2, -1.0), 0)
+    >>> round(float(w), 12)
+    0.585786437627
+    """
+    previous = getattr(_local, "serial", False)
+    _local.serial = True
+    try:
+        yield
+    finally:
+        _local.serial = previous
+
+
+def _threadsafe_layer():
+    try:
+        return numba.threading_layer() in ("tbb", "omp")
+    except ValueError:  # no parallel kernel has run yet: the layer is unknown
+        return False
+
+
+def _use_serial(nblocks):
+    # One block runs on one thread anyway: skip the thread-pool launch.
+    if nblocks <= 1 or getattr(_local, "serial", False):
+        return True
+    return threading.current_thread() is not threading.main_thread() and not _threadsafe_layer()
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _as_real_array(x, name):
+    """``x`` as an array of a supported real dtype (no copy when possible)."""
+    a = np.asarray(x)
+    kind = a.dtype.kind
+    if kind in "biu":
+        return a.astype(np.float64)
+    if kind == "f" and a.dtype in (np.float32, np.float64):
+        return a
+    if kind == "f":
+        raise TypeError(
+            f"{name} must be float32 or float64 (or integer, promoted to float64); "
+            f"got dtype {a.dtype}, which the kernels do not support: convert it explicitly"
+        )
+    raise TypeError(f"{name} must be a real array of float32/float64 or integers; got dtype {a.dtype}")
+
+
+def _check_finite(a, name):
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} must contain only finite values (found NaN or inf); pass check_finite=False to get NaN results for those matrices instead")
+
+
+def _prepare(d, e, check_finite, extra_batch=()):
+    """Validate ``d``/``e``; return (d2, e2, batch_shape, n, dtype).
+
+    d2 is (B, n) and e2 (B, n-1), C-contiguous, writeable, of one float dtype,
+    broadcast to ``batch_shape`` (which also absorbs ``extra_batch``).
+    """
+    d = _as_real_array(d, "d")
+    e = _as_real_array(e, "e")
+    if d.ndim < 1:
+        raise ValueError(f"d must have shape (..., n) with n >= 1; got a scalar (shape {d.shape})")
+    n = d.shape[-1]
+    if n == 0:
+        raise ValueError(f"d must have shape (..., n) with n >= 1; got shape {d.shape} (n = 0)")
+    if e.ndim < 1 or e.shape[-1] != n - 1:
+        raise ValueError(f"e must have shape (..., n-1) = (..., {n - 1}) to match d of shape {d.shape}; got e of shape {e.shape}")
+    try:
+        batch = np.broadcast_shapes(d.shape[:-1], e.shape[:-1], tuple(extra_batch))
+    except ValueError:
+        raise ValueError(
+            f"batch shapes do not broadcast: d {d.shape[:-1]} (from shape {d.shape}), e {e.shape[:-1]} (from shape {e.shape})"
+            + (f", k {tuple(extra_batch)}" if len(extra_batch) else "")
+        ) from None
+    if check_finite:
+        _check_finite(d, "d")
+        _check_finite(e, "e")
+    dtype = np.result_type(d.dtype, e.dtype)
+    nb = int(np.prod(batch, dtype=np.int64))
+    if d.shape[:-1] != batch:
+        d = np.broadcast_to(d, batch + (n,))
+    if e.shape[:-1] != batch:
+        e = np.broadcast_to(e, batch + (n - 1,))
+    d2 = _contiguous(d, dtype).reshape(nb, n)
+    e2 = _contiguous(e, dtype).reshape(nb, n - 1)
+    return d2, e2, batch, n, dtype
+
+
+def _contiguous(a, dtype):
+    # One memory layout per dtype (C-contiguous, writeable): every other
+    # combination would be a separate numba compile of seconds.
+    out = np.ascontiguousarray(a, dtype=dtype)
+    return out if out.flags.writeable else out.copy()
+
+
+def _check_tol(tol):
+    try:
+        tol = float(tol)
+    except (TypeError, ValueError):
+        raise TypeError(f"tol must be a real number; got {tol!r}") from None
+    if not np.isfinite(tol):
+        raise ValueError(f"tol must be finite; got {tol}")
+    return tol
+
+
+def _normalise_k(k, n):
+    """Integer array of k in [0, n) from k in [-n, n)."""
+    k = np.asarray(k)
+    if k.dtype.kind not in "iu":
+        raise TypeError(f"k must be an integer or an integer array; got dtype {k.dtype}")
+    if k.size:
+        kmin, kmax = int(k.min()), int(k.max())
+        if kmin < -n or kmax >= n:
+            raise ValueError(f"k must satisfy -n <= k < n for n = {n}; got k in [{kmin}, {kmax}]")
+    return np.where(k < 0, k + n, k).astype(np.int64)
+
+
+def _consts(dtype):
+    fi = np.finfo(dtype)
+    return float(fi.eps), float(fi.tiny)
+
+
+def _raise_info(info, batch, what):
+    """Translate kernel info codes into LinAlgError naming the batch index."""
+    bad = np.flatnonzero(info > 0)
+    if bad.size:
+        idx = np.unravel_index(bad[0], batch) if batch else ()
+        raise np.linalg.LinAlgError(
+            f"{what} did not converge for the matrix at batch index {tuple(int(i) for i in idx)}"
+            f" ({bad.size} matrices failed)"
+        )
+
+
+# ------------------------------------------------------------ kernel drivers
+
+
+def _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype):
+    """Kernel call: eigenvalue lane_k[j] of matrix lane_b[j]; returns (w, info)."""
+    m = lane_b.shape[0]
+    w = np.empty(m, dtype)
+    info = np.zeros(m, np.int32)
+    if m == 0:
+        return w, info
+    eps, tiny = _consts(dtype)
+    nblocks = -(-m // K.LANES)
+    fn = K.kth_eigenvalues_serial if _use_serial(nblocks) else K.kth_eigenvalues_parallel
+    fn(d2, e2, lane_b, lane_k, tol, eps, tiny, w, info)
+    return w, info
+
+
+def _eigenvectors(d2, e2, w, kidx, mcount, dtype):
+    """Kernel call: vectors for w (B, m) with indices kidx; returns (v, info)."""
+    nb, m = w.shape
+    n = d2.shape[1]
+    v = np.empty((nb, n, m), dtype)
+    info = np.zeros(nb, np.int32)
+    if nb == 0 or m == 0:
+        return v, info
+    eps, tiny = _consts(dtype)
+    # Vectors are ~n*m work per matrix; thread launch pays off beyond a few.
+    fn = K.eigenvectors_serial if _use_serial(nb // 4) else K.eigenvectors_parallel
+    fn(d2, e2, np.ascontiguousarray(w), kidx, mcount, eps, tiny, v, info)
+    return v, info
+
+
+def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, mcount=None, kidx=None):
+    """Eigenvalues (and vectors) for lanes laid out as (B, m)."""
+    nb = d2.shape[0]
+    if d2.shape[1] == 1:
+        # 1x1: exact, and no kernel call.
+        w = np.repeat(d2, m, axis=1)
+        nonfinite = ~np.isfinite(d2[:, 0])
+        v = np.ones((nb, 1, m), dtype) if want_vectors else None
+        return w, v, nonfinite
+    lane_b = np.repeat(np.arange(nb, dtype=np.int64), m)
+    w, info = _eigenvalues(d2, e2, lane_b, lane_k.reshape(-1), tol, dtype)
+    w = w.reshape(nb, m)
+    info = info.reshape(nb, m)
+    _raise_info(info.max(axis=1, initial=0), batch, "eigenvalue bisection")
+    if m > 1:
+        # Each eigenvalue is computed independently; inside a cluster they can
+        # come out one rounding apart in the wrong order.
+        w.sort(axis=1)
+    nonfinite = (info < 0).any(axis=1)
+    if not want_vectors:
+        return w, None, nonfinite
+    if kidx is None:
+        kidx = np.ascontiguousarray(lane_k.reshape(nb, m))
+    if mcount is None:
+        mcount = np.full(nb, m, np.int64)
+    v, vinfo = _eigenvectors(d2, e2, w, kidx, mcount, dtype)
+    _raise_info(vinfo, batch, "inverse iteration")
+    return w, v, nonfinite
+
+
+def _mark_nonfinite(nonfinite, *arrays):
+    if nonfinite.any():
+        for a in arrays:
+            if a is not None:
+                a[nonfinite] = np.nan
+
+
+# ------------------------------------------------------------------ public API
+
+
+def kth_eigenvalue(d, e, k, *, check_finite=True, tol=0.0):
+    """The k-th smallest eigenvalue of each symmetric tridiagonal matrix.
+
+    Parameters
+    ----------
+    d : array_like, shape (..., n)
+        Diagonals; float32 or float64 (integers are promoted to float64).
+    e : array_like, shape (..., n-1)
+        Off-diagonals.  The batch shapes of ``d``, ``e`` and ``k`` broadcast.
+    k : int or array_like of int
+        0-based index into the ascending eigenvalues; negative values count
+        from the top (``-1`` is the largest).  Must satisfy ``-n <= k < n``.
+    check_finite : bool, optional
+        Raise on NaN/inf input (default).  With ``False`` the result for a
+        matrix holding NaN/inf is NaN; other matrices are unaffected.
+    tol : float, optional
+        Absolute tolerance for each eigenvalue, as in scipy; ``tol <= 0``
+        (default) uses ``eps * ||T||``.
+
+    Returns
+    -------
+    w : ndarray, shape (...)
+        ``w[...] = lambda_k(T[...])``, dtype float32 for float32 input,
+        float64 otherwise.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, n = 0, k out of range, non-finite input.
+    TypeError
+        Complex, object, float16 or longdouble input; non-integer ``k``.
+    numpy.linalg.LinAlgError
+        Bisection did not converge (names the batch index).
+
+    See Also
+    --------
+    scipy.linalg.eigvalsh_tridiagonal : with ``select='i'``, one matrix at a time.
+    kth_eigenpair : the eigenvalue with its eigenvector.
+
+    Notes
+    -----
+    Sturm-sequence bisection from Gershgorin bounds with LAPACK dstebz's
+    safeguards (pivmin, stopping width ``max(tol, 2 eps max(|lo|, |hi|))``),
+    finished by Laguerre's method once the eigenvalue is isolated.  Each
+    matrix is scaled by a power of two so that inputs of magnitude 1e±300
+    neither overflow nor underflow.  Error: ``|w - w_exact| <= tol/2 +
+    c * eps * ||T||`` with a small constant ``c``.  Many matrices run side by
+    side as SIMD lanes on all cores.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tridiag_numba import kth_eigenvalue
+    >>> n = 5
+    >>> d, e = np.full(n, 2.0), np.full(n - 1, -1.0)
+    >>> w = kth_eigenvalue(d, e, [0, -1])      # smallest and largest
+    >>> np.allclose(w, 2 - 2 * np.cos(np.array([1, n]) * np.pi / (n + 1)))
+    True
+    """
+    tol = _check_tol(tol)
+    kk = np.asarray(k)
+    d2, e2, batch, n, dtype = _prepare(d, e, check_finite, extra_batch=kk.shape)
+    kk = np.broadcast_to(_normalise_k(kk, n), batch).reshape(-1)
+    w, _, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, want_vectors=False)
+    w = w.reshape(batch)
+    _mark_nonfinite(nonfinite.reshape(batch), w)
+    return w
+
+
+def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):
+    """The k-th smallest eigenvalue and its unit eigenvector, batched.
+
+    Parameters
+    ----------
+    d : array_like, shape (..., n)
+        Diagonals; float32 or float64 (integers are promoted to float64).
+    e : array_like, shape (..., n-1)
+        Off-diagonals.  The batch shapes of ``d``, ``e`` and ``k`` broadcast.
+    k : int or array_like of int
+        0-based eigenvalue index; negative counts from the top.
+    check_finite : bool, optional
+        Raise on NaN/inf input (default); with ``False`` such matrices give NaN.
+    tol : float, optional
+        Absolute eigenvalue tolerance as in scipy (``<= 0``: ``eps * ||T||``).
+
+    Returns
+    -------
+    w : ndarray, shape (...)
+        The eigenvalues.
+    v : ndarray, shape (..., n)
+        Unit 2-norm eigenvectors.  Sign convention (LAPACK dstein's): the
+        entry of largest magnitude is positive (the first one on exact ties),
+        so scipy's ``eigh_tridiagonal(select='i')`` vectors match.
+
+    Raises
+    ------
+    ValueError, TypeError, numpy.linalg.LinAlgError
+        As :func:`kth_eigenvalue`; LinAlgError also when inverse iteration
+        does not converge.
+
+    See Also
+    --------
+    scipy.linalg.eigh_tridiagonal : with ``select='i'``, one matrix at a time.
+
+    Notes
+    -----
+    The eigenvalue as in :func:`kth_eigenvalue`; the vector by inverse
+    iteration as in LAPACK dstein (LU of ``T - w I`` with partial pivoting,
+    dlagtf/dlagts, small pivots perturbed).  Residual
+    ``||T v - w v|| <= c * n * eps * ||T||``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tridiag_numba import kth_eigenpair
+    >>> d, e = np.array([[2.0, 2.0, 2.0]]), np.array([[-1.0, -1.0]])
+    >>> w, v = kth_eigenpair(d, e, 0)
+    >>> w.shape, v.shape
+    ((1,), (1, 3))
+    >>> np.round(v[0], 6)
+    array([0.5     , 0.707107, 0.5     ])
+    """
+    tol = _check_tol(tol)
+    kk = np.asarray(k)
+    d2, e2, batch, n, dtype = _prepare(d, e, check_finite, extra_batch=kk.shape)
+    kk = np.broadcast_to(_normalise_k(kk, n), batch).reshape(-1)
+    w, v, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, want_vectors=True)
+    w = w.reshape(batch)
+    v = v.reshape(batch + (n,))
+    _mark_nonfinite(nonfinite.reshape(batch), w, v)
+    return w, v
+
+
+def _parse_select(select, select_range, n, d2, e2, dtype):
+    """Return ('a'|'i'|'v', il, iu) with il/iu (B,) int64 arrays (iu exclusive)."""
+    try:
+        sel = _SELECT.get(select.lower() if isinstance(select, str) else operator.index(select))
+    except TypeError:
+        sel = None
+    if sel is None:
+        raise ValueError(f"select must be one of {{'a', 'v', 'i', 'all', 'value', 'index', 0, 1, 2}}; got {select!r}")
+    nb = d2.shape[0]
+    if sel == "a":
+        return sel, np.zeros(nb, np.int64), np.full(nb, n, np.int64)
+    if select_range is None:
+        raise ValueError(f"select_range is required when select={select!r}")
+    sr = np.asarray(select_range)
+    if sr.shape != (2,):
+        raise ValueError(f"select_range must be a pair (min, max); got shape {sr.shape}")
+    if sel == "i":
+        if sr.dtype.kind not in "iu":
+            raise TypeError(f"select_range for select='i' must hold integers; got dtype {sr.dtype}")
+        il, iu = int(sr[0]), int(sr[1])
+        if not 0 <= il <= iu < n:
+            raise ValueError(f"select_range for select='i' must satisfy 0 <= min <= max < n = {n}; got ({il}, {iu})")
+        return sel, np.full(nb, il, np.int64), np.full(nb, iu + 1, np.int64)
+    if sr.dtype.kind not in "fiu":
+        raise TypeError(f"select_range for select='v' must hold real numbers; got dtype {sr.dtype}")
+    vl, vu = float(sr[0]), float(sr[1])
+    if not (np.isfinite(vl) or np.isinf(vl)) or not (np.isfinite(vu) or np.isinf(vu)) or not vl < vu:
+        raise ValueError(f"select_range for select='v' must satisfy min < max; got ({vl}, {vu})")
+    il = np.empty(nb, np.int64)
+    iu = np.empty(nb, np.int64)
+    if nb:
+        K.value_counts(d2, e2, vl, vu, float(np.finfo(np.float64).tiny), il, iu)
+    # Non-finite matrices (count -1): no eigenvalues; their rows become NaN.
+    bad = il < 0
+    il[bad] = 0
+    iu[bad] = 0
+    return sel, il, iu
+
+
+def _check_driver(lapack_driver):
+    if lapack_driver not in _DRIVERS:
+        raise ValueError(f"lapack_driver must be one of {set(_DRIVERS)}; got {lapack_driver!r}")
+
+
+def eigh_tridiagonal(
+    d, e, eigvals_only=False, select="a", select_range=None, check_finite=True, tol=0.0, lapack_driver="auto"
+):
+    """Eigenvalues and eigenvectors of batches of symmetric tridiagonal matrices.
+
+    Drop-in for :func:`scipy.linalg.eigh_tridiagonal` (same parameters in the
+    same order), batched over leading dimensions and run in parallel.
+
+    Parameters
+    ----------
+    d : array_like, shape (..., n)
+        Diagonals; float32 or float64 (integers are promoted to float64).
+    e : array_like, shape (..., n-1)
+        Off-diagonals; batch shapes of ``d`` and ``e`` broadcast.
+    eigvals_only : bool, optional
+        Compute only the eigenvalues.
+    select : {'a', 'v', 'i'}, optional
+        ``'a'`` all eigenvalues; ``'i'`` indices ``min <= i <= max``
+        (0-based, inclusive); ``'v'`` eigenvalues in the half-open interval
+        ``(min, max]``.  ``'all'``, ``'index'``, ``'value'`` and 0, 2, 1 too.
+    select_range : (min, max), optional
+        The range for ``'i'`` or ``'v'``.
+    check_finite : bool, optional
+        Raise on NaN/inf input (default); with ``False`` such matrices give
+        NaN outputs and the others are unaffected.
+    tol : float, optional
+        Absolute tolerance of each eigenvalue, as in scipy; ``tol <= 0``
+        (default) uses ``eps * ||T||``.
+    lapack_driver : str, optional
+        Accepted for compatibility (``'auto'``, ``'stemr'``, ``'stebz'``,
+        ``'sterf'``, ``'stev'``) and validated; the algorithm is always
+        bisection plus inverse iteration (stebz + stein).
+
+    Returns
+    -------
+    w : ndarray, shape (..., m)
+        Eigenvalues in ascending order (float32 for float32 input).
+    v : ndarray, shape (..., n, m)
+        Unit eigenvectors in columns, ``v[..., :, j]`` for ``w[..., j]``;
+        the entry of largest magnitude of each is positive.  Only when
+        ``eigvals_only=False``.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, n = 0, unknown ``select``/``lapack_driver``, bad
+        ``select_range``, non-finite input with ``check_finite=True``.
+    TypeError
+        Unsupported dtypes.
+    numpy.linalg.LinAlgError
+        Non-convergence (names the batch index).
+
+    See Also
+    --------
+    kth_eigenpair : one eigenpair per matrix, the fast path for models.
+
+    Notes
+    -----
+    With ``select='v'`` on a batch the number of eigenvalues differs per
+    matrix: ``m`` is the largest count, each matrix's eigenvalues come
+    first (ascending) and the rest of its row is NaN (NaN columns in ``v``).
+    For a single matrix the result has exactly the eigenvalues in the range,
+    as in scipy.
+
+    Eigenvalues: bisection with Laguerre refinement (see
+    :func:`kth_eigenvalue`).  Vectors: LAPACK dstein's inverse iteration with
+    modified Gram-Schmidt inside clusters (gaps <= 1e-3 ||T||), so vectors of
+    a computed range are orthogonal to ``c * n * eps``, also for glued
+    Wilkinson matrices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tridiag_numba import eigh_tridiagonal
+    >>> d = np.array([[1.0, 2.0, 3.0], [2.0, 2.0, 2.0]])
+    >>> e = np.array([[0.5, 0.5], [-1.0, -1.0]])
+    >>> w, v = eigh_tridiagonal(d, e, select='i', select_range=(0, 1))
+    >>> w.shape, v.shape
+    ((2, 2), (2, 3, 2))
+    >>> T = np.diag(d[1]) + np.diag(e[1], 1) + np.diag(e[1], -1)
+    >>> np.allclose(T @ v[1], v[1] * w[1])
+    True
+    """
+    _check_driver(lapack_driver)
+    tol = _check_tol(tol)
+    d2, e2, batch, n, dtype = _prepare(d, e, check_finite)
+    sel, il, iu = _parse_select(select, select_range, n, d2, e2, dtype)
+    counts = iu - il
+    if sel == "v":
+        m = int(counts.max(initial=0))
+    elif sel == "i":
+        m = int(select_range[1]) - int(select_range[0]) + 1
+    else:
+        m = n
+    # Lanes (b, il[b] + j); padded lanes of 'v' batches repeat a valid index.
+    j = np.arange(m, dtype=np.int64)
+    lane_k = il[:, None] + np.minimum(j[None, :], np.maximum(counts[:, None] - 1, 0))
+    lane_k = np.ascontiguousarray(np.minimum(lane_k, n - 1))
+    w, v, nonfinite = _solve(
+        d2, e2, batch, lane_k, m, tol, dtype, want_vectors=not eigvals_only, mcount=counts.copy(), kidx=lane_k
+    )
+    if sel == "v":
+        pad = j[None, :] >= counts[:, None]
+        w[pad] = np.nan
+        if v is not None:
+            v[np.broadcast_to(pad[:, None, :], v.shape)] = np.nan
+    w = w.reshape(batch + (m,))
+    _mark_nonfinite(nonfinite.reshape(batch), w, v.reshape(batch + (n, m)) if v is not None else None)
+    if eigvals_only:
+        return w
+    return w, v.reshape(batch + (n, m))
+
+
+def eigvalsh_tridiagonal(d, e, select="a", select_range=None, check_finite=True, tol=0.0, lapack_driver="auto"):
+    """Eigenvalues of batches of symmetric tridiagonal matrices.
+
+    Drop-in for :func:`scipy.linalg.eigvalsh_tridiagonal`, batched over
+    leading dimensions; same as ``eigh_tridiagonal(..., eigvals_only=True)``.
+
+    Parameters
+    ----------
+    d : array_like, shape (..., n)
+        Diagonals.
+    e : array_like, shape (..., n-1)
+        Off-diagonals.
+    select : {'a', 'v', 'i'}, optional
+        All, by value ``(min, max]``, or by index ``min..max`` (inclusive).
+    select_range : (min, max), optional
+        The range for ``'v'`` or ``'i'``.
+    check_finite : bool, optional
+        Raise on NaN/inf (default); otherwise such matrices give NaN.
+    tol : float, optional
+        Absolute eigenvalue tolerance (``<= 0``: ``eps * ||T||``).
+    lapack_driver : str, optional
+        Accepted and validated for compatibility; ignored.
+
+    Returns
+    -------
+    w : ndarray, shape (..., m)
+        Ascending eigenvalues (NaN-padded for ``'v'`` on batches, see
+        :func:`eigh_tridiagonal`).
+
+    Raises
+    ------
+    ValueError, TypeError, numpy.linalg.LinAlgError
+        As :func:`eigh_tridiagonal`.
+
+    See Also
+    --------
+    kth_eigenvalue : one eigenvalue per matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tridiag_numba import eigvalsh_tridiagonal
+    >>> w = eigvalsh_tridiagonal(np.zeros(3), np.ones(2))
+    >>> np.allclose(w, [-np.sqrt(2), 0, np.sqrt(2)])
+    True
+    """
+    return eigh_tridiagonal(
+        d, e, eigvals_only=True, select=select, select_range=select_range,
+        check_finite=check_finite, tol=tol, lapack_driver=lapack_driver,
+    )

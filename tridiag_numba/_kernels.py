@@ -1,0 +1,573 @@
+"""Numba kernels: Sturm-sequence bisection with Laguerre refinement, and
+inverse iteration.
+
+Everything here is pure ``@njit`` code: C-contiguous float32/float64 arrays
+in, outputs and per-lane / per-matrix ``info`` codes out.  Nothing validates
+and nothing raises; the numpy layer (``_api.py``) does both.  All kernels and
+their helpers live in this one module because numba's on-disk cache does not
+notice edits to helpers defined in other files.
+
+Notation (LAPACK's): a symmetric tridiagonal ``T`` has diagonal ``d`` (n) and
+off-diagonal ``e`` (n-1); ``w`` are eigenvalues, ``v`` eigenvectors.
+
+Work is organised in *lanes*: one lane is one (matrix, eigenvalue index) pair.
+The Sturm recurrence is a serial chain of divisions inside one matrix, so the
+eigenvalue kernel interleaves ``LANES`` lanes batch-minor -- arrays of shape
+``(n, LANES)`` with the lane loop innermost -- and LLVM turns the lane loop
+into SIMD code that keeps many independent divisions in flight.
+"""
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._jit import kernel_inner, kernel_parallel, kernel_serial
+
+#: Lanes interleaved per thread (32 float64 lanes saturate the divider here).
+LANES = 32
+
+#: ``info`` codes shared with the numpy layer.
+INFO_OK = 0
+INFO_NONFINITE = -1  # input held NaN/inf: outputs are NaN
+INFO_NO_CONVERGENCE = 1  # bisection ran out of iterations
+INFO_VEC_NO_CONVERGENCE = 2  # inverse iteration did not converge
+
+# Gershgorin widening factor of dstebz.
+_FUDGE = 2.1
+# Laguerre steps allowed per lane before falling back to plain bisection;
+# rounding noise near the root can otherwise make the forced crossing cycle.
+_MAX_LAGUERRE = 12
+
+
+@kernel_inner
+def _scale_exponent(d, e, b):
+    """Binary exponent of max|T[b]| (0 for a zero matrix) and finiteness.
+
+    Matrices are scaled by the exact power of two ``2**-ex`` so that the
+    largest entry lies in [0.5, 1): then e**2 can neither overflow nor lose
+    anything that matters to underflow (dstebz's requirement that
+    max|T| <= sqrt(overflow) * underflow**0.25, met for every input).
+    """
+    n = d.shape[1]
+    smax = 0.0
+    finite = True
+    for i in range(n):
+        x = d[b, i]
+        if not (x - x == 0):  # NaN or +-inf
+            finite = False
+        elif abs(x) > smax:
+            smax = abs(x)
+    for i in range(n - 1):
+        x = e[b, i]
+        if not (x - x == 0):
+            finite = False
+        elif abs(x) > smax:
+            smax = abs(x)
+    if smax == 0.0 or not finite:
+        return 0, finite, smax == 0.0
+    return math.frexp(float(smax))[1], True, False
+
+
+@kernel_inner
+def _sturm_pass(db, e2b, x, pivmin, st):
+    """One Sturm sequence per lane at shifts ``x``, with Laguerre sums.
+
+    ``q_i = d_i - x - e_{i-1}**2 / q_{i-1}`` are the pivots of the LDL^T
+    factorisation of ``T - x I``; the number of negative pivots is the number
+    of eigenvalues below ``x`` (Sylvester's law of inertia).  Pivots smaller
+    than ``pivmin`` are replaced by ``-pivmin`` as in dstebz.
+
+    Because ``prod q_i = det(T - x I)``, the derivatives of the pivots give
+    ``s1 = sum_j 1/(x - w_j)`` and ``s2 = sum_j 1/(x - w_j)**2`` for Laguerre's
+    method at the cost of a few multiplies per step: with ``r = 1/q``,
+    ``a = q'/q`` and ``c = q''/q``:
+    ``q'_i = -1 + e2 a_{i-1} r_{i-1}``, ``q''_i = e2 r_{i-1} (c_{i-1} - 2 a_{i-1}**2)``.
+    Overflow of a/c near a pole only spoils s1/s2 (the caller then bisects);
+    the count never depends on them.
+
+    All lane state lives in one array ``st`` (rows r, a, c, s1, s2, count):
+    with few distinct written arrays LLVM's runtime alias checks stay under
+    its limit and the lane loop is vectorised.
+    """
+    n, L = db.shape
+    zero = db.dtype.type(0.0)
+    one = db.dtype.type(1.0)
+    two = db.dtype.type(2.0)
+    for f in range(6):
+        for l in range(L):
+            st[f, l] = zero
+    for i in range(n):
+        for l in range(L):
+            e2 = e2b[i, l]
+            rp = st[0, l]
+            ap = st[1, l]
+            q = db[i, l] - x[l] - e2 * rp
+            # Branch-free select: keeps the lane loop vectorisable.
+            q = q if abs(q) >= pivmin else -pivmin
+            rn = one / q
+            an = (e2 * ap * rp - one) * rn
+            cn = e2 * rp * (st[2, l] - two * ap * ap) * rn
+            st[0, l] = rn
+            st[1, l] = an
+            st[2, l] = cn
+            st[3, l] += an
+            st[4, l] += an * an - cn
+            st[5, l] += one if q < zero else zero
+
+
+@kernel_inner
+def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info):
+    """Eigenvalue ``lane_k[j]`` of matrix ``lane_b[j]`` for lanes start..stop.
+
+    Bisection on Sturm counts from widened Gershgorin bounds (dstebz), switching
+    to Laguerre's method once the bracket [lo, hi] isolates the eigenvalue
+    (count(hi) - count(lo) == 1).  Between two consecutive roots Laguerre's
+    two candidates lie on either side of ``x`` and never jump over a root
+    (Li & Zeng, SIAM J. Matrix Anal. Appl. 15, 1994), so the candidate on the
+    side the count points to stays inside the bracket; it converges cubically.
+    When its step falls below the tolerance, the next shift is pushed just
+    past the estimate so that a count closes the bracket from the other side.
+    Every iterate is a Sturm count, so the bracket always contains w and the
+    dstebz stopping rule ``hi - lo <= max(abstol, pivmin, 2 eps max|lo|,|hi|)``
+    decides convergence exactly as for bisection.
+    """
+    n = d.shape[1]
+    # Always LANES wide: the vectorised lane loop has no fast path for a
+    # remainder, so a short last block gets inert zero-matrix lanes instead.
+    L = LANES
+    nreal = stop - start
+    T = d.dtype.type
+    zero = T(0.0)
+    half = T(0.5)
+    db = np.empty((n, L), d.dtype)
+    e2b = np.empty((n, L), d.dtype)
+    x = np.empty(L, d.dtype)
+    lo = np.empty(L, d.dtype)
+    hi = np.empty(L, d.dtype)
+    atol = np.empty(L, d.dtype)
+    st = np.empty((6, L), d.dtype)
+    clo = np.empty(L, np.int64)
+    chi = np.empty(L, np.int64)
+    expo = np.empty(L, np.int64)
+    nlag = np.zeros(L, np.int64)
+    nint = np.zeros(L, np.int64)
+    state = np.zeros(L, np.int8)  # 0 running, 1 done, 2 zero matrix, 3 non-finite
+    pivmin = T(safemin)  # scaled so that max e**2 < 1: dstebz's safemin*max(1, e2max)
+    rtol = T(2.0 * eps)
+    tnorm_max = 0.0
+
+    for l in range(L):
+        if l >= nreal:
+            state[l] = 2
+            expo[l] = 0
+        else:
+            ex, finite, is_zero = _scale_exponent(d, e, lane_b[start + l])
+            expo[l] = ex
+            if not finite:
+                state[l] = 3
+            elif is_zero:
+                state[l] = 2
+        if state[l] != 0:
+            # A dummy zero matrix keeps the lane arithmetic harmless.
+            for i in range(n):
+                db[i, l] = zero
+                e2b[i, l] = zero
+            lo[l] = zero
+            hi[l] = zero
+            x[l] = zero
+            atol[l] = zero
+            clo[l] = 0
+            chi[l] = n
+            continue
+        b = lane_b[start + l]
+        mult = math.ldexp(1.0, -expo[l])
+        gl = np.inf
+        gu = -np.inf
+        eprev = 0.0
+        for i in range(n):
+            di = T(d[b, i] * mult)
+            enext = abs(T(e[b, i] * mult)) if i < n - 1 else zero
+            db[i, l] = di
+            e2 = T(eprev * eprev)
+            # Flush e**2 below safemin: its effect on w is below eps*|T|,
+            # and subnormal operands make divisions ~100x slower.
+            e2b[i, l] = e2 if e2 >= safemin else zero
+            rad = eprev + enext
+            if di - rad < gl:
+                gl = di - rad
+            if di + rad > gu:
+                gu = di + rad
+            eprev = enext
+        tnorm = max(abs(gl), abs(gu))
+        tnorm_max = max(tnorm_max, tnorm)
+        widen = _FUDGE * tnorm * eps * n + _FUDGE * 2.0 * safemin
+        lo[l] = T(gl - widen)
+        hi[l] = T(gu + widen)
+        clo[l] = 0
+        chi[l] = n
+        if abstol > 0.0:
+            atol[l] = T(max(abstol * mult, safemin))
+        else:
+            atol[l] = T(eps * tnorm)
+        x[l] = half * (lo[l] + hi[l])
+
+    # dstebz's iteration bound for bisection down to pivmin, plus Laguerre steps.
+    maxit = int((math.log(tnorm_max + safemin) - math.log(safemin)) / math.log(2.0)) + 2
+    # Interpolation steps shrink less than bisection (see below): 3x margin.
+    maxit = 3 * maxit + _MAX_LAGUERRE
+    for l in range(nreal):
+        if state[l] != 0:
+            w[start + l] = 0.0
+    for it in range(maxit):
+        _sturm_pass(db, e2b, x, pivmin, st)
+        running = 0
+        for l in range(nreal):
+            if state[l] != 0:
+                continue
+            k = lane_k[start + l]
+            xl = x[l]
+            cl = int(st[5, l])
+            if cl <= k:
+                lo[l] = xl
+                clo[l] = cl
+            else:
+                hi[l] = xl
+                chi[l] = cl
+            lol = lo[l]
+            hil = hi[l]
+            thr = max(atol[l], pivmin, rtol * max(abs(lol), abs(hil)))
+            if hil - lol <= thr:
+                state[l] = 1
+                w[start + l] = half * (lol + hil)
+                continue
+            running += 1
+            width = hil - lol
+            if chi[l] - clo[l] == 1 and nlag[l] < _MAX_LAGUERRE:
+                nlag[l] += 1
+                S1 = st[3, l]
+                H = (n - 1) * (n * st[4, l] - S1 * S1)
+                sq = math.sqrt(H) if H > 0 else 0.0
+                if cl > k:  # w below xl: the candidate that moves down
+                    y = xl - n / (S1 + sq)
+                    # Converged estimate: step a little past it so that the
+                    # next count brackets w within the tolerance.
+                    if xl - y < half * thr:
+                        y -= half * thr
+                else:
+                    y = xl - n / (S1 - sq)
+                    if y - xl < half * thr:
+                        y += half * thr
+                # Exact Laguerre steps never leave the bracket; rounding near
+                # an end can, and then w lies within thr/2 of that end.
+                nxt = min(max(y, lol + half * thr), hil - half * thr)
+                if not (lol < nxt < hil):  # NaN from overflow near a pole
+                    nxt = lol + half * width
+            else:
+                # Isolating phase: interpolate the eigenvalue counting function
+                # (smooth inside the spectrum) to guess where count = k + 1/2;
+                # every third step bisects so the bracket shrinks at least
+                # by 0.9 * 0.9 * 0.5 per three steps.
+                nint[l] += 1
+                frac = half
+                if nint[l] % 3 != 0:
+                    frac = T((k + 0.5 - clo[l]) / (chi[l] - clo[l]))
+                    frac = min(max(frac, T(0.1)), T(0.9))
+                nxt = lol + frac * width
+            x[l] = T(nxt)
+        if running == 0:
+            break
+
+    for l in range(nreal):
+        j = start + l
+        if state[l] == 3:
+            w[j] = np.nan
+            info[j] = INFO_NONFINITE
+        elif state[l] == 2:
+            w[j] = 0.0
+            info[j] = INFO_OK
+        elif state[l] == 0:
+            # Out of iterations: report, but return the bracket's midpoint.
+            w[j] = math.ldexp(float(half * (lo[l] + hi[l])), expo[l])
+            info[j] = INFO_NO_CONVERGENCE
+        else:
+            w[j] = math.ldexp(float(w[j]), expo[l])
+            info[j] = INFO_OK
+
+
+@kernel_parallel
+def kth_eigenvalues_parallel(d, e, lane_b, lane_k, abstol, eps, safemin, w, info):
+    """Eigenvalue ``lane_k[j]`` of matrix ``lane_b[j]`` into ``w[j]``.
+
+    d (B, n), e (B, n-1), lane_b/lane_k (M,) int64 with 0 <= lane_k < n,
+    w (M,) and info (M,) int32 outputs.  Blocks of LANES lanes run in parallel.
+    """
+    M = lane_b.shape[0]
+    nblocks = (M + LANES - 1) // LANES
+    for blk in prange(nblocks):
+        start = blk * LANES
+        stop = min(start + LANES, M)
+        _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info)
+
+
+@kernel_serial
+def kth_eigenvalues_serial(d, e, lane_b, lane_k, abstol, eps, safemin, w, info):
+    """Serial twin of :func:`kth_eigenvalues_parallel`."""
+    M = lane_b.shape[0]
+    nblocks = (M + LANES - 1) // LANES
+    for blk in range(nblocks):
+        start = blk * LANES
+        stop = min(start + LANES, M)
+        _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info)
+
+
+@kernel_inner
+def _sturm_count_value(d, e, b, x, safemin):
+    """Number of eigenvalues of matrix ``b`` below ``x`` (``x`` unscaled)."""
+    n = d.shape[1]
+    ex, finite, is_zero = _scale_exponent(d, e, b)
+    if not finite:
+        return -1
+    mult = math.ldexp(1.0, -ex)
+    # Scaled Gershgorin discs lie within [-3, 3]: clamping keeps x*mult finite.
+    xs = min(max(x * mult, -8.0), 8.0)
+    cnt = 0
+    q = 1.0
+    eprev2 = 0.0
+    for i in range(n):
+        q = d[b, i] * mult - xs - (eprev2 / q if eprev2 != 0.0 else 0.0)
+        if abs(q) < safemin:
+            q = -safemin
+        if q < 0.0:
+            cnt += 1
+        if i < n - 1:
+            ei = e[b, i] * mult
+            eprev2 = ei * ei if ei * ei >= safemin else 0.0
+    return cnt
+
+
+@kernel_parallel
+def value_counts(d, e, vl, vu, safemin, il, iu):
+    """Index range [il, iu) of the eigenvalues in the half-open (vl, vu].
+
+    ``il``/``iu`` (B,) int64 outputs; -1 marks a non-finite matrix.
+    The count is computed in float64 for both dtypes: it only fixes how many
+    eigenvalues the interval holds, not their accuracy.
+    """
+    B = d.shape[0]
+    for b in prange(B):
+        il[b] = _sturm_count_value(d, e, b, vl, safemin)
+        iu[b] = _sturm_count_value(d, e, b, vu, safemin)
+
+
+@kernel_inner
+def _start_vector(x, seed):
+    """Deterministic pseudo-random start vector in (-1, 1) (cf. dlarnv).
+
+    Seeded by the eigenvalue's index so a vector does not depend on which
+    other eigenvalues were requested or where the matrix sits in the batch.
+    """
+    state = np.uint64(seed) * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
+    for i in range(x.shape[0]):
+        state = state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
+        bits = state >> np.uint64(11)
+        x[i] = 2.0 * (float(bits) / 9007199254740992.0) - 1.0
+
+
+@kernel_inner
+def _lu_shifted(ds, es, lam, a, bu, d2, cl, piv):
+    """LU with partial pivoting of ``T - lam I`` (LAPACK dlagtf).
+
+    U has diagonal ``a``, super-diagonals ``bu`` and ``d2``; ``cl`` holds the
+    multipliers and ``piv[k]`` whether rows k, k+1 were swapped.
+    """
+    n = ds.shape[0]
+    for i in range(n):
+        a[i] = ds[i] - lam
+    for i in range(n - 1):
+        bu[i] = es[i]
+        cl[i] = es[i]
+        d2[i] = 0.0
+    for k in range(n - 1):
+        if abs(a[k]) >= abs(cl[k]):
+            piv[k] = False
+            mult = cl[k] / a[k] if a[k] != 0.0 else 0.0
+            cl[k] = mult
+            a[k + 1] -= mult * bu[k]
+        else:
+            piv[k] = True
+            mult = a[k] / cl[k]
+            a[k] = cl[k]
+            temp = a[k + 1]
+            a[k + 1] = bu[k] - mult * temp
+            if k < n - 2:
+                d2[k] = bu[k + 1]
+                bu[k + 1] = -mult * d2[k]
+            bu[k] = temp
+            cl[k] = mult
+
+
+@kernel_inner
+def _lu_solve(a, bu, d2, cl, piv, y):
+    """Solve ``(T - lam I) x = y`` in place from :func:`_lu_shifted` (dlagts).
+
+    Near-zero pivots were already perturbed by the caller; the solution is
+    rescaled on the fly if it grows towards overflow (only its direction
+    matters to inverse iteration).
+    """
+    n = a.shape[0]
+    for k in range(n - 1):
+        if not piv[k]:
+            y[k + 1] -= cl[k] * y[k]
+        else:
+            temp = y[k]
+            y[k] = y[k + 1]
+            y[k + 1] = temp - cl[k] * y[k]
+    for k in range(n - 1, -1, -1):
+        t = y[k]
+        if k < n - 1:
+            t -= bu[k] * y[k + 1]
+        if k < n - 2:
+            t -= d2[k] * y[k + 2]
+        t = t / a[k]
+        y[k] = t
+        if abs(t) > 1e150:
+            for i in range(n):
+                y[i] *= 1e-150
+
+
+@kernel_inner
+def _inverse_iteration(d, e, b, w, kidx, m, v, eps, safemin):
+    """Eigenvectors of matrix ``b`` for its ``m`` ascending eigenvalues.
+
+    LAPACK dstein: for each eigenvalue, LU of ``T - w I`` with partial
+    pivoting, up to 5 solves from a pseudo-random start until the growth shows
+    convergence, then 2 extra solves; eigenvalues closer than 10 eps |w| are
+    nudged apart, and vectors of a cluster (consecutive gaps <= 1e-3 ||T||_1)
+    are re-orthogonalised by modified Gram-Schmidt.  Everything runs on the
+    scaled matrix (largest entry in [0.5, 1)); vectors are scale-invariant.
+    The entry of largest magnitude is made positive.
+    Returns an info code; writes columns 0..m-1 of ``v`` (n, mcols).
+    """
+    n = d.shape[1]
+    ex, finite, is_zero = _scale_exponent(d, e, b)
+    if not finite:
+        for j in range(m):
+            for i in range(n):
+                v[i, j] = np.nan
+        return INFO_NONFINITE
+    mult = math.ldexp(1.0, -ex)
+    ds = np.empty(n)
+    es = np.empty(max(n - 1, 1))
+    onenrm = 0.0
+    for i in range(n):
+        ds[i] = d[b, i] * mult
+    for i in range(n - 1):
+        es[i] = e[b, i] * mult
+    for i in range(n):
+        rs = abs(ds[i])
+        if i > 0:
+            rs += abs(es[i - 1])
+        if i < n - 1:
+            rs += abs(es[i])
+        onenrm = max(onenrm, rs)
+    if onenrm == 0.0:
+        onenrm = 1.0  # zero matrix: any orthonormal basis; keep the algebra defined
+    ortol = 1e-3 * onenrm
+    dtpcrt = math.sqrt(0.1 / n)
+    tolpiv = eps * onenrm
+    a = np.empty(n)
+    bu = np.empty(n)
+    d2 = np.empty(n)
+    cl = np.empty(n)
+    piv = np.empty(n, np.bool_)
+    x = np.empty(n)
+    info = INFO_OK
+    gp = 0
+    xjm = 0.0
+    for j in range(m):
+        xj = w[j] * mult
+        if j > 0:
+            pertol = 10.0 * abs(eps * xj)
+            if xj - xjm < pertol:
+                xj = xjm + pertol
+            if xj - xjm > ortol:
+                gp = j
+        xjm = xj
+        _lu_shifted(ds, es, xj, a, bu, d2, cl, piv)
+        for i in range(n):
+            # dlagts(job=-1): perturb small pivots to keep the solve finite.
+            if abs(a[i]) < tolpiv:
+                a[i] = tolpiv if a[i] >= 0.0 else -tolpiv
+        _start_vector(x, kidx[j])
+        nrmchk = 0
+        converged = False
+        for its in range(5 + 2):
+            asum = 0.0
+            for i in range(n):
+                asum += abs(x[i])
+            if asum == 0.0 or not (asum - asum == 0.0):
+                _start_vector(x, kidx[j] + 7919 * (its + 1))
+                asum = 0.0
+                for i in range(n):
+                    asum += abs(x[i])
+            scl = n * onenrm * max(eps, abs(a[n - 1])) / asum
+            for i in range(n):
+                x[i] *= scl
+            _lu_solve(a, bu, d2, cl, piv, x)
+            if j > gp:
+                # Modified Gram-Schmidt against the cluster's earlier vectors.
+                for jj in range(gp, j):
+                    dot = 0.0
+                    for i in range(n):
+                        dot += x[i] * v[i, jj]
+                    for i in range(n):
+                        x[i] -= dot * v[i, jj]
+            nrm = 0.0
+            for i in range(n):
+                nrm = max(nrm, abs(x[i]))
+            if nrm < dtpcrt:
+                continue
+            nrmchk += 1
+            if nrmchk < 3:
+                continue
+            converged = True
+            break
+        if not converged:
+            info = INFO_VEC_NO_CONVERGENCE
+        nrm2 = 0.0
+        jmax = 0
+        amax = -1.0
+        for i in range(n):
+            nrm2 += x[i] * x[i]
+            if abs(x[i]) > amax:
+                amax = abs(x[i])
+                jmax = i
+        scl = 1.0 / math.sqrt(nrm2) if nrm2 > 0.0 else 0.0
+        if x[jmax] < 0.0:
+            scl = -scl
+        for i in range(n):
+            v[i, j] = x[i] * scl
+    return info
+
+
+@kernel_parallel
+def eigenvectors_parallel(d, e, w, kidx, mcount, eps, safemin, v, info):
+    """Eigenvectors for each matrix of the batch.
+
+    d (B, n), e (B, n-1), w (B, m) ascending eigenvalues with global indices
+    kidx (B, m), mcount (B,) how many of the m are valid, v (B, n, m) output,
+    info (B,) int32 output.  Parallel over matrices: vectors of one matrix
+    depend on each other through cluster re-orthogonalisation.
+    """
+    B = d.shape[0]
+    for b in prange(B):
+        info[b] = _inverse_iteration(d, e, b, w[b], kidx[b], mcount[b], v[b], eps, safemin)
+
+
+@kernel_serial
+def eigenvectors_serial(d, e, w, kidx, mcount, eps, safemin, v, info):
+    """Serial twin of :func:`eigenvectors_parallel`."""
+    B = d.shape[0]
+    for b in range(B):
+        info[b] = _inverse_iteration(d, e, b, w[b], kidx[b], mcount[b], v[b], eps, safemin)
