@@ -35,9 +35,9 @@ INFO_VEC_NO_CONVERGENCE = 2  # inverse iteration did not converge
 
 # Gershgorin widening factor of dstebz.
 _FUDGE = 2.1
-# Laguerre steps allowed per lane before falling back to plain bisection;
-# rounding noise near the root can otherwise make the forced crossing cycle.
-_MAX_LAGUERRE = 12
+# Laguerre steps allowed per lane: a backstop (the rtsafe-style safeguard
+# already falls back to bisection whenever Laguerre stops converging fast).
+_MAX_LAGUERRE = 40
 
 
 @kernel_inner
@@ -152,6 +152,7 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info)
     expo = np.empty(L, np.int64)
     nlag = np.zeros(L, np.int64)
     nint = np.zeros(L, np.int64)
+    dxp = np.full(L, np.inf)
     state = np.zeros(L, np.int8)  # 0 running, 1 done, 2 zero matrix, 3 non-finite
     pivmin = T(safemin)  # scaled so that max e**2 < 1: dstebz's safemin*max(1, e2max)
     rtol = T(2.0 * eps)
@@ -243,6 +244,7 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info)
                 continue
             running += 1
             width = hil - lol
+            nxt = lol + half * width
             if chi[l] - clo[l] == 1 and nlag[l] < _MAX_LAGUERRE:
                 nlag[l] += 1
                 S1 = st[3, l]
@@ -250,30 +252,32 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info)
                 sq = math.sqrt(H) if H > 0 else 0.0
                 if cl > k:  # w below xl: the candidate that moves down
                     y = xl - n / (S1 + sq)
-                    # Converged estimate: step a little past it so that the
-                    # next count brackets w within the tolerance.
-                    if xl - y < half * thr:
-                        y -= half * thr
                 else:
                     y = xl - n / (S1 - sq)
-                    if y - xl < half * thr:
-                        y += half * thr
-                # Exact Laguerre steps never leave the bracket; rounding near
-                # an end can, and then w lies within thr/2 of that end.
-                nxt = min(max(y, lol + half * thr), hil - half * thr)
-                if not (lol < nxt < hil):  # NaN from overflow near a pole
-                    nxt = lol + half * width
+                # Safeguard as in rtsafe (Numerical Recipes): accept the step
+                # only if it is under half the previous one.  Laguerre crawls
+                # when x sits next to a root outside the bracket; bisection
+                # then makes the progress.
+                if abs(y - xl) <= half * dxp[l]:
+                    # Converged estimate: step a little past it so that the
+                    # next count brackets w within the tolerance.
+                    if abs(y - xl) < half * thr:
+                        y = y - half * thr if cl > k else y + half * thr
+                    # Exact Laguerre steps never leave the bracket; rounding
+                    # near an end can, and then w lies within thr/2 of it.
+                    y = min(max(y, lol + half * thr), hil - half * thr)
+                    if lol < y < hil:  # False for NaN (overflow near a pole)
+                        nxt = y
             else:
                 # Isolating phase: interpolate the eigenvalue counting function
                 # (smooth inside the spectrum) to guess where count = k + 1/2;
-                # every third step bisects so the bracket shrinks at least
-                # by 0.9 * 0.9 * 0.5 per three steps.
+                # every third step bisects, so the bracket shrinks at least by
+                # 0.9 * 0.9 * 0.5 per three steps.
                 nint[l] += 1
-                frac = half
                 if nint[l] % 3 != 0:
                     frac = T((k + 0.5 - clo[l]) / (chi[l] - clo[l]))
-                    frac = min(max(frac, T(0.1)), T(0.9))
-                nxt = lol + frac * width
+                    nxt = lol + min(max(frac, T(0.1)), T(0.9)) * width
+            dxp[l] = abs(nxt - xl)
             x[l] = T(nxt)
         if running == 0:
             break
