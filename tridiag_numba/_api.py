@@ -183,9 +183,10 @@ def _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype):
     if m == 0:
         return w, info
     eps, tiny = _consts(dtype)
-    nblocks = -(-m // K.LANES)
-    fn = K.kth_eigenvalues_serial if _use_serial(nblocks) else K.kth_eigenvalues_parallel
-    fn(d2, e2, lane_b, lane_k, tol, eps, tiny, w, info)
+    if _use_serial(-(-m // K.LANES)):
+        K.kth_eigenvalues_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, m, w, info)
+    else:
+        K.kth_eigenvalues_parallel(d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), w, info)
     return w, info
 
 

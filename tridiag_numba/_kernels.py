@@ -19,6 +19,7 @@ into SIMD code that keeps many independent divisions in flight.
 
 import math
 
+import numba
 import numpy as np
 from numba import prange
 
@@ -117,116 +118,142 @@ def _sturm_pass(db, e2b, x, pivmin, st):
 
 
 @kernel_inner
-def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info):
-    """Eigenvalue ``lane_k[j]`` of matrix ``lane_b[j]`` for lanes start..stop.
+def _load_lane(d, e, b, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi):
+    """Scale matrix ``b`` into slot ``l`` of a block; set its Gershgorin bracket.
 
-    Bisection on Sturm counts from widened Gershgorin bounds (dstebz), switching
-    to Laguerre's method once the bracket [lo, hi] isolates the eigenvalue
-    (count(hi) - count(lo) == 1).  Between two consecutive roots Laguerre's
-    two candidates lie on either side of ``x`` and never jump over a root
-    (Li & Zeng, SIAM J. Matrix Anal. Appl. 15, 1994), so the candidate on the
-    side the count points to stays inside the bracket; it converges cubically.
-    When its step falls below the tolerance, the next shift is pushed just
-    past the estimate so that a count closes the bracket from the other side.
-    Every iterate is a Sturm count, so the bracket always contains w and the
-    dstebz stopping rule ``hi - lo <= max(abstol, pivmin, 2 eps max|lo|,|hi|)``
-    decides convergence exactly as for bisection.
+    Returns (status, exponent, iteration budget): status 0 running,
+    2 zero matrix (w = 0), 3 non-finite input.
+    """
+    n = d.shape[1]
+    T = db.dtype.type
+    zero = T(0.0)
+    ex, finite, is_zero = _scale_exponent(d, e, b)
+    if not finite or is_zero:
+        # A zero matrix keeps the slot's arithmetic harmless while it idles.
+        for i in range(n):
+            db[i, l] = zero
+            e2b[i, l] = zero
+        x[l] = zero
+        return (3 if not finite else 2), 0, 0
+    mult = math.ldexp(1.0, -ex)
+    gl = np.inf
+    gu = -np.inf
+    eprev = 0.0
+    for i in range(n):
+        di = T(d[b, i] * mult)
+        enext = abs(T(e[b, i] * mult)) if i < n - 1 else zero
+        db[i, l] = di
+        e2 = T(eprev * eprev)
+        # Flush e**2 below safemin: its effect on w is below eps*|T|, and
+        # subnormal operands make divisions ~100x slower.
+        e2b[i, l] = e2 if e2 >= safemin else zero
+        rad = eprev + enext
+        if di - rad < gl:
+            gl = di - rad
+        if di + rad > gu:
+            gu = di + rad
+        eprev = enext
+    tnorm = max(abs(gl), abs(gu))
+    widen = _FUDGE * tnorm * eps * n + _FUDGE * 2.0 * safemin
+    lo[l] = T(gl - widen)
+    hi[l] = T(gu + widen)
+    clo[l] = 0
+    chi[l] = n
+    if abstol > 0.0:
+        atol[l] = T(max(abstol * mult, safemin))
+    else:
+        atol[l] = T(eps * tnorm)
+    x[l] = T(0.5) * (lo[l] + hi[l])
+    # dstebz's iteration bound for bisection down to pivmin; interpolation
+    # steps shrink less than bisection (see _kth_block), hence the 3x margin.
+    maxit = int((math.log(tnorm + safemin) - math.log(safemin)) / math.log(2.0)) + 2
+    return 0, ex, 3 * maxit + _MAX_LAGUERRE
+
+
+@kernel_inner
+def _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, info,
+               db, e2b, x, lo, hi, atol, clo, chi, job, expo, budget, nlag, nint, dxp):
+    """Load the next job with work to do into slot ``l``; return the new
+    ``nxt_job``.  Trivial jobs (zero or non-finite matrices) finish on the
+    spot; with no jobs left the slot goes idle (``job[l] = -1``)."""
+    job[l] = -1
+    while nxt_job < stop:
+        j = nxt_job
+        nxt_job += 1
+        status, ex, bud = _load_lane(d, e, lane_b[j], l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi)
+        if status == 0:
+            job[l] = j
+            expo[l] = ex
+            budget[l] = bud
+            nlag[l] = 0
+            nint[l] = 0
+            dxp[l] = np.inf
+            return nxt_job
+        w[j] = np.nan if status == 3 else 0.0
+        info[j] = INFO_NONFINITE if status == 3 else INFO_OK
+    return nxt_job
+
+
+@kernel_inner
+def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info):
+    """Eigenvalue ``lane_k[j]`` of matrix ``lane_b[j]`` for jobs start..stop.
+
+    The block runs LANES slots side by side; a slot whose eigenvalue has
+    converged loads the next job, so a block costs about the mean number of
+    iterations per eigenvalue rather than the maximum.
+
+    Per slot: bisection on Sturm counts from widened Gershgorin bounds
+    (dstebz), switching to Laguerre's method once the bracket [lo, hi]
+    isolates the eigenvalue (count(hi) - count(lo) == 1).  Between two
+    consecutive roots Laguerre's two candidates lie on either side of ``x`` and
+    never jump over a root (Li & Zeng, SIAM J. Matrix Anal. Appl. 15, 1994), so
+    the candidate on the side the count points to stays inside the bracket; it
+    converges cubically.  When its step falls below the tolerance, the next
+    shift is pushed just past the estimate so that a count closes the bracket
+    from the other side.  Every iterate is a Sturm count, so the bracket
+    always contains w and the dstebz stopping rule
+    ``hi - lo <= max(abstol, pivmin, 2 eps max(|lo|, |hi|))`` decides
+    convergence exactly as for bisection.
     """
     n = d.shape[1]
     # Always LANES wide: the vectorised lane loop has no fast path for a
-    # remainder, so a short last block gets inert zero-matrix lanes instead.
+    # remainder, so idle slots hold an inert zero matrix instead.
     L = LANES
-    nreal = stop - start
     T = d.dtype.type
-    zero = T(0.0)
     half = T(0.5)
     db = np.empty((n, L), d.dtype)
     e2b = np.empty((n, L), d.dtype)
-    x = np.empty(L, d.dtype)
+    x = np.zeros(L, d.dtype)
     lo = np.empty(L, d.dtype)
     hi = np.empty(L, d.dtype)
     atol = np.empty(L, d.dtype)
     st = np.empty((6, L), d.dtype)
     clo = np.empty(L, np.int64)
     chi = np.empty(L, np.int64)
-    expo = np.empty(L, np.int64)
+    expo = np.zeros(L, np.int64)
+    job = np.full(L, -1, np.int64)  # -1: idle slot
+    budget = np.zeros(L, np.int64)
     nlag = np.zeros(L, np.int64)
     nint = np.zeros(L, np.int64)
-    dxp = np.full(L, np.inf)
-    state = np.zeros(L, np.int8)  # 0 running, 1 done, 2 zero matrix, 3 non-finite
+    dxp = np.empty(L, d.dtype)
     pivmin = T(safemin)  # scaled so that max e**2 < 1: dstebz's safemin*max(1, e2max)
     rtol = T(2.0 * eps)
-    tnorm_max = 0.0
 
+    nxt_job = start
     for l in range(L):
-        if l >= nreal:
-            state[l] = 2
-            expo[l] = 0
-        else:
-            ex, finite, is_zero = _scale_exponent(d, e, lane_b[start + l])
-            expo[l] = ex
-            if not finite:
-                state[l] = 3
-            elif is_zero:
-                state[l] = 2
-        if state[l] != 0:
-            # A dummy zero matrix keeps the lane arithmetic harmless.
-            for i in range(n):
-                db[i, l] = zero
-                e2b[i, l] = zero
-            lo[l] = zero
-            hi[l] = zero
-            x[l] = zero
-            atol[l] = zero
-            clo[l] = 0
-            chi[l] = n
-            continue
-        b = lane_b[start + l]
-        mult = math.ldexp(1.0, -expo[l])
-        gl = np.inf
-        gu = -np.inf
-        eprev = 0.0
-        for i in range(n):
-            di = T(d[b, i] * mult)
-            enext = abs(T(e[b, i] * mult)) if i < n - 1 else zero
-            db[i, l] = di
-            e2 = T(eprev * eprev)
-            # Flush e**2 below safemin: its effect on w is below eps*|T|,
-            # and subnormal operands make divisions ~100x slower.
-            e2b[i, l] = e2 if e2 >= safemin else zero
-            rad = eprev + enext
-            if di - rad < gl:
-                gl = di - rad
-            if di + rad > gu:
-                gu = di + rad
-            eprev = enext
-        tnorm = max(abs(gl), abs(gu))
-        tnorm_max = max(tnorm_max, tnorm)
-        widen = _FUDGE * tnorm * eps * n + _FUDGE * 2.0 * safemin
-        lo[l] = T(gl - widen)
-        hi[l] = T(gu + widen)
-        clo[l] = 0
-        chi[l] = n
-        if abstol > 0.0:
-            atol[l] = T(max(abstol * mult, safemin))
-        else:
-            atol[l] = T(eps * tnorm)
-        x[l] = half * (lo[l] + hi[l])
+        nxt_job = _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, info,
+                             db, e2b, x, lo, hi, atol, clo, chi, job, expo, budget, nlag, nint, dxp)
+    running = 0
+    for l in range(L):
+        running += job[l] >= 0
 
-    # dstebz's iteration bound for bisection down to pivmin, plus Laguerre steps.
-    maxit = int((math.log(tnorm_max + safemin) - math.log(safemin)) / math.log(2.0)) + 2
-    # Interpolation steps shrink less than bisection (see below): 3x margin.
-    maxit = 3 * maxit + _MAX_LAGUERRE
-    for l in range(nreal):
-        if state[l] != 0:
-            w[start + l] = 0.0
-    for it in range(maxit):
+    while running > 0:
         _sturm_pass(db, e2b, x, pivmin, st)
-        running = 0
-        for l in range(nreal):
-            if state[l] != 0:
+        for l in range(L):
+            j = job[l]
+            if j < 0:
                 continue
-            k = lane_k[start + l]
+            k = lane_k[j]
             xl = x[l]
             cl = int(st[5, l])
             if cl <= k:
@@ -238,11 +265,16 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info)
             lol = lo[l]
             hil = hi[l]
             thr = max(atol[l], pivmin, rtol * max(abs(lol), abs(hil)))
-            if hil - lol <= thr:
-                state[l] = 1
-                w[start + l] = half * (lol + hil)
+            budget[l] -= 1
+            finished = hil - lol <= thr
+            if finished or budget[l] < 0:
+                w[j] = math.ldexp(float(half * (lol + hil)), expo[l])
+                info[j] = INFO_OK if finished else INFO_NO_CONVERGENCE
+                nxt_job = _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, info,
+                                     db, e2b, x, lo, hi, atol, clo, chi, job, expo, budget, nlag, nint, dxp)
+                if job[l] < 0:
+                    running -= 1
                 continue
-            running += 1
             width = hil - lol
             nxt = lol + half * width
             if chi[l] - clo[l] == 1 and nlag[l] < _MAX_LAGUERRE:
@@ -279,49 +311,38 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info)
                     nxt = lol + min(max(frac, T(0.1)), T(0.9)) * width
             dxp[l] = abs(nxt - xl)
             x[l] = T(nxt)
-        if running == 0:
-            break
 
-    for l in range(nreal):
-        j = start + l
-        if state[l] == 3:
-            w[j] = np.nan
-            info[j] = INFO_NONFINITE
-        elif state[l] == 2:
-            w[j] = 0.0
-            info[j] = INFO_OK
-        elif state[l] == 0:
-            # Out of iterations: report, but return the bracket's midpoint.
-            w[j] = math.ldexp(float(half * (lo[l] + hi[l])), expo[l])
-            info[j] = INFO_NO_CONVERGENCE
-        else:
-            w[j] = math.ldexp(float(w[j]), expo[l])
-            info[j] = INFO_OK
+
+def chunk_size(M):
+    """Jobs per parallel chunk: about 4 chunks per thread for load balance,
+    and at least one block's worth of slots."""
+    return max(LANES, -(-M // (4 * numba.get_num_threads())))
 
 
 @kernel_parallel
-def kth_eigenvalues_parallel(d, e, lane_b, lane_k, abstol, eps, safemin, w, info):
+def kth_eigenvalues_parallel(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, info):
     """Eigenvalue ``lane_k[j]`` of matrix ``lane_b[j]`` into ``w[j]``.
 
     d (B, n), e (B, n-1), lane_b/lane_k (M,) int64 with 0 <= lane_k < n,
-    w (M,) and info (M,) int32 outputs.  Blocks of LANES lanes run in parallel.
+    w (M,) and info (M,) int32 outputs.  Chunks of ``chunk`` jobs run in
+    parallel, each through one block of LANES slots.
     """
     M = lane_b.shape[0]
-    nblocks = (M + LANES - 1) // LANES
-    for blk in prange(nblocks):
-        start = blk * LANES
-        stop = min(start + LANES, M)
+    nchunks = (M + chunk - 1) // chunk
+    for c in prange(nchunks):
+        start = c * chunk
+        stop = min(start + chunk, M)
         _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info)
 
 
 @kernel_serial
-def kth_eigenvalues_serial(d, e, lane_b, lane_k, abstol, eps, safemin, w, info):
+def kth_eigenvalues_serial(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, info):
     """Serial twin of :func:`kth_eigenvalues_parallel`."""
     M = lane_b.shape[0]
-    nblocks = (M + LANES - 1) // LANES
-    for blk in range(nblocks):
-        start = blk * LANES
-        stop = min(start + LANES, M)
+    nchunks = (M + chunk - 1) // chunk
+    for c in range(nchunks):
+        start = c * chunk
+        stop = min(start + chunk, M)
         _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info)
 
 
