@@ -60,9 +60,18 @@ def _threadsafe_layer():
         return False
 
 
-def _use_serial(nblocks):
-    # One block runs on one thread anyway: skip the thread-pool launch.
-    if nblocks <= 1 or getattr(_local, "serial", False):
+#: Below this many recurrence steps (lanes x n) a call runs serially: a
+#: parallel launch costs ~10 us and, on a busy machine, a descheduled worker
+#: thread stalls the whole call.
+_PARALLEL_MIN_WORK = 4096
+
+
+def _use_serial(work):
+    """Whether this call should run the serial twin of a kernel.
+
+    ``work`` is the number of scalar recurrence steps (e.g. lanes x n).
+    """
+    if work < _PARALLEL_MIN_WORK or getattr(_local, "serial", False):
         return True
     return threading.current_thread() is not threading.main_thread() and not _threadsafe_layer()
 
@@ -183,7 +192,8 @@ def _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype):
     if m == 0:
         return w, info
     eps, tiny = _consts(dtype)
-    if _use_serial(-(-m // K.LANES)):
+    # One block of lanes runs on one thread anyway.
+    if m <= K.LANES or _use_serial(m * d2.shape[1]):
         K.kth_eigenvalues_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, m, w, info)
     else:
         K.kth_eigenvalues_parallel(d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), w, info)
@@ -199,8 +209,8 @@ def _eigenvectors(d2, e2, w, kidx, mcount, dtype):
     if nb == 0 or m == 0:
         return v, info
     eps, tiny = _consts(dtype)
-    # Vectors are ~n*m work per matrix; thread launch pays off beyond a few.
-    fn = K.eigenvectors_serial if _use_serial(nb // 4) else K.eigenvectors_parallel
+    # Inverse iteration is ~4 recurrences of length n per vector.
+    fn = K.eigenvectors_serial if nb == 1 or _use_serial(4 * nb * n * m) else K.eigenvectors_parallel
     fn(d2, e2, np.ascontiguousarray(w), kidx, mcount, eps, tiny, v, info)
     return v, info
 

@@ -1,0 +1,398 @@
+"""torch_bridge: values, gradients (against dense torch.linalg.eigh), backends, shapes, errors."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import torch_bridge._ops as ops  # noqa: E402
+from torch_bridge import (  # noqa: E402
+    TridiagEighFunction,
+    TridiagPinvSolveFunction,
+    tridiag_eigh,
+    tridiag_eigvalsh,
+)
+from tridiag_numba._pinv import pinv_solve  # noqa: E402
+
+# torch.func's forward-mode transforms import torch/_decomp/decompositions_for_jvp.py,
+# which calls the deprecated torch.jit.script (torch 2.13): not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
+F64 = torch.float64
+BACKENDS = ["numba", "scipy"]
+
+
+def dense(d, e):
+    return torch.diag_embed(d) + torch.diag_embed(e, 1) + torch.diag_embed(e, -1)
+
+
+def random_de(batch, n, dtype=F64, seed=0, requires_grad=False):
+    g = torch.Generator().manual_seed(seed)
+    d = torch.randn(*batch, n, generator=g, dtype=F64).to(dtype)
+    e = torch.randn(*batch, n - 1, generator=g, dtype=F64).to(dtype)
+    return d.requires_grad_(requires_grad), e.requires_grad_(requires_grad)
+
+
+def loss_weights(n, dtype=F64, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, generator=g, dtype=F64).to(dtype), torch.randn(n, n, generator=g, dtype=F64).to(dtype)
+
+
+def sign_invariant_loss(w, v, weights=None):
+    """Uses w and v only through w, v**2 and v v^T (independent of the sign of v)."""
+    a, m = loss_weights(v.shape[-1], v.dtype) if weights is None else weights
+    outer = v[..., :, None] * v[..., None, :]
+    return (w**2).sum() + (a * v**2).sum() + (m * outer).sum()
+
+
+# ----------------------------------------------------------------------------- isolation
+def test_import_tridiag_numba_does_not_import_torch():
+    code = "import sys, tridiag_numba, tridiag_numba._pinv; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------------- forward
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("batch", [(), (0,), (3,), (2, 3)])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_forward_matches_dense(backend, batch, dtype):
+    n = 7
+    d, e = random_de(batch, n, dtype)
+    ref = torch.linalg.eigvalsh(dense(d.double(), e.double()))
+    tol = 1e-12 if dtype == F64 else 2e-5
+    for k in (0, 3, -1):
+        w = tridiag_eigvalsh(d, e, k, backend=backend)
+        assert w.shape == batch and w.dtype == dtype
+        torch.testing.assert_close(w.double(), ref[..., k], atol=tol, rtol=0)
+        w2, v = tridiag_eigh(d, e, k, backend=backend)
+        assert w2.shape == batch and v.shape == (*batch, n) and v.dtype == dtype
+        torch.testing.assert_close(w2, w, atol=tol, rtol=0)
+        residual = dense(d, e) @ v[..., None] - (w2[..., None] * v)[..., None]
+        assert residual.abs().max().item() <= 10 * n * tol if v.numel() else True
+        if v.numel():
+            torch.testing.assert_close(torch.linalg.vector_norm(v, dim=-1), torch.ones(batch, dtype=dtype))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_several_k_and_tensor_k(backend):
+    d, e = random_de((2, 3), 6)
+    ref = torch.linalg.eigvalsh(dense(d, e))
+    w = tridiag_eigvalsh(d, e, [0, 5, -2], backend=backend)
+    assert w.shape == (2, 3, 3)
+    torch.testing.assert_close(w, ref[..., [0, 5, 4]])
+    w, v = tridiag_eigh(d, e, (1, 2), backend=backend)
+    assert w.shape == (2, 3, 2) and v.shape == (2, 3, 2, 6)
+    # An integer tensor k broadcasts against the batch shape.
+    k = torch.tensor([0, 2, -1])
+    torch.testing.assert_close(tridiag_eigvalsh(d, e, k, backend=backend), ref[..., [0, 2, 5]][:, torch.arange(3), torch.arange(3)])
+    # d and e batch shapes broadcast.
+    w = tridiag_eigvalsh(d[:1], e, 2, backend=backend)
+    torch.testing.assert_close(w, torch.linalg.eigvalsh(dense(d[:1].expand(2, 3, 6), e))[..., 2])
+
+
+def test_n_equals_one():
+    d = torch.tensor([[2.0], [-1.0]], dtype=F64, requires_grad=True)
+    e = torch.zeros(2, 0, dtype=F64, requires_grad=True)
+    for backend in BACKENDS:
+        w, v = tridiag_eigh(d, e, 0, backend=backend)
+        torch.testing.assert_close(w, d.detach()[:, 0])
+        torch.testing.assert_close(v.abs(), torch.ones(2, 1, dtype=F64))
+        (g,) = torch.autograd.grad(sign_invariant_loss(w, v), d)
+        torch.testing.assert_close(g[:, 0], 2 * d.detach()[:, 0])
+
+
+def test_noncontiguous_inputs():
+    d, e = random_de((5,), 12)
+    d_nc, e_nc = d[::2, ::2], e[::2, :5]  # non-contiguous views
+    assert not d_nc.is_contiguous()
+    for backend in BACKENDS:
+        torch.testing.assert_close(
+            tridiag_eigvalsh(d_nc, e_nc, 2, backend=backend),
+            tridiag_eigvalsh(d_nc.contiguous(), e_nc.contiguous(), 2, backend=backend),
+        )
+    d_t = torch.randn(6, 3, dtype=F64).T  # transposed
+    torch.testing.assert_close(tridiag_eigvalsh(d_t, torch.ones(3, 5, dtype=F64), 1), torch.linalg.eigvalsh(dense(d_t, torch.ones(3, 5, dtype=F64)))[..., 1])
+
+
+# ----------------------------------------------------------------------------- gradients
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradcheck_eigenvalue(backend):
+    d, e = random_de((2,), 6, requires_grad=True)
+    torch.autograd.gradcheck(lambda d, e: tridiag_eigvalsh(d, e, [1, -1], backend=backend), (d, e))
+    torch.autograd.gradgradcheck(lambda d, e: tridiag_eigvalsh(d, e, 2, backend=backend), (d, e))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradcheck_eigenvector(backend):
+    d, e = random_de((2,), 6, seed=3, requires_grad=True)
+
+    def f(d, e):
+        w, v = tridiag_eigh(d, e, 2, backend=backend)
+        return w, v**2, v[..., :, None] * v[..., None, :]
+
+    torch.autograd.gradcheck(f, (d, e))
+    torch.autograd.gradgradcheck(f, (d, e))
+
+
+def test_gradcheck_only_d_or_only_e():
+    d, e = random_de((3,), 5, seed=4)
+    d.requires_grad_()
+    torch.autograd.gradcheck(lambda d: tridiag_eigh(d, e, 1)[1] ** 2, (d,))
+    d.requires_grad_(False)
+    e.requires_grad_()
+    torch.autograd.gradcheck(lambda e: tridiag_eigh(d, e, 1)[1] ** 2, (e,))
+    torch.autograd.gradgradcheck(lambda e: tridiag_eigvalsh(d, e, 1), (e,))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("k", [0, 4, -1])
+def test_gradients_equal_dense_eigh(backend, k):
+    d, e = random_de((4,), 9, seed=5, requires_grad=True)
+    w, v = tridiag_eigh(d, e, k, backend=backend)
+    ours = torch.autograd.grad(sign_invariant_loss(w, v), (d, e))
+    wd, vd = torch.linalg.eigh(dense(d, e))
+    ref = torch.autograd.grad(sign_invariant_loss(wd[..., k], vd[..., :, k]), (d, e))
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+def test_second_derivatives_equal_dense_eigh():
+    d, e = random_de((), 6, seed=6)
+    weights = loss_weights(6)
+
+    def ours(d, e):
+        w, v = tridiag_eigh(d, e, 3)
+        return sign_invariant_loss(w, v, weights)
+
+    def ref(d, e):
+        wd, vd = torch.linalg.eigh(dense(d, e))
+        return sign_invariant_loss(wd[3], vd[:, 3], weights)
+
+    for a, b in zip(torch.func.hessian(ours, argnums=(0, 1))(d, e), torch.func.hessian(ref, argnums=(0, 1))(d, e)):
+        for x, y in zip(a, b):
+            torch.testing.assert_close(x, y, atol=1e-9, rtol=1e-9)
+
+
+def test_forward_mode_matches_dense():
+    d, e = random_de((3,), 7, seed=7)
+    td, te = random_de((3,), 7, seed=8)
+
+    def ours(d, e):
+        w, v = tridiag_eigh(d, e, 2)
+        return w, v**2
+
+    def ref(d, e):
+        wd, vd = torch.linalg.eigh(dense(d, e))
+        return wd[..., 2], vd[..., :, 2] ** 2
+
+    _, t_ours = torch.func.jvp(ours, (d, e), (td, te))
+    _, t_ref = torch.func.jvp(ref, (d, e), (td, te))
+    for a, b in zip(t_ours, t_ref):
+        torch.testing.assert_close(a, b)
+
+
+def test_backends_agree_values_vectors_gradients():
+    d, e = random_de((2, 3), 20, seed=9, requires_grad=True)
+    out = {}
+    for backend in BACKENDS:
+        w, v = tridiag_eigh(d, e, 7, backend=backend)
+        out[backend] = (w, v) + torch.autograd.grad(sign_invariant_loss(w, v), (d, e))
+    for a, b in zip(out["numba"], out["scipy"]):
+        torch.testing.assert_close(a, b, atol=1e-11, rtol=1e-11)  # same sign convention (dstein)
+
+
+def test_float32_gradients_close_to_float64():
+    d, e = random_de((4,), 8, seed=10)
+    grads = {}
+    for dtype in (torch.float32, F64):
+        dd, ee = d.to(dtype).requires_grad_(), e.to(dtype).requires_grad_()
+        w, v = tridiag_eigh(dd, ee, 3)
+        grads[dtype] = torch.autograd.grad(sign_invariant_loss(w, v), (dd, ee))
+        assert all(g.dtype == dtype for g in grads[dtype])
+    for a, b in zip(grads[torch.float32], grads[F64]):
+        torch.testing.assert_close(a.double(), b, atol=1e-3, rtol=1e-3)
+
+
+# ----------------------------------------------------------------------------- no-grad path
+class _Counter:
+    """Counts calls of ``module.name`` (patched for the test)."""
+
+    def __init__(self, monkeypatch, module, name):
+        self.calls = 0
+        original = getattr(module, name)
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+
+
+def test_inference_computes_no_eigenvectors(monkeypatch):
+    eigh = _Counter(monkeypatch, ops, "_numpy_eigh_k")
+    eigvalsh = _Counter(monkeypatch, ops, "_numpy_eigvalsh_k")
+    d, e = random_de((3,), 6)
+    tridiag_eigvalsh(d, e, 1)  # nothing requires grad
+    d.requires_grad_()
+    with torch.no_grad():
+        tridiag_eigvalsh(d, e, [0, 1])
+    with torch.inference_mode():
+        tridiag_eigvalsh(d, e, 2)
+    assert (eigh.calls, eigvalsh.calls) == (0, 3)
+    tridiag_eigvalsh(d, e, 1).sum().backward()  # training: eigenvector needed for the gradient
+    assert (eigh.calls, eigvalsh.calls) == (1, 3)
+
+
+def test_eigenvalue_loss_does_no_solve(monkeypatch):
+    import torch_bridge._autograd as autograd
+
+    solve = _Counter(monkeypatch, autograd, "pinv_solve_op")
+    d, e = random_de((3,), 6, requires_grad=True)
+    tridiag_eigvalsh(d, e, 1).sum().backward()
+    assert solve.calls == 0
+    w, v = tridiag_eigh(d, e, 1)
+    (v**2).sum().backward()
+    assert solve.calls == 1
+
+
+# ----------------------------------------------------------------------------- projected solve
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("broadening", [0.0, 0.05])
+def test_pinv_solve_matches_dense(dtype, broadening):
+    from scipy.linalg import eigh_tridiagonal
+
+    rng = np.random.default_rng(11)
+    n = 12
+    d, e, b = rng.standard_normal((3, n)), rng.standard_normal((3, n - 1)), rng.standard_normal((3, n))
+    for j, k in enumerate((0, 5, n - 1)):
+        T = np.diag(d[j]) + np.diag(e[j], 1) + np.diag(e[j], -1)
+        W, V = np.linalg.eigh(T)
+        w, v = eigh_tridiagonal(d[j], e[j], select="i", select_range=(k, k))
+        u = pinv_solve(d[j].astype(dtype), e[j].astype(dtype), w[0], v[:, 0], b[j].astype(dtype), broadening=broadening)
+        gap = W - W[k]
+        eta = broadening * np.abs(T).sum(axis=1).max()
+        factor = np.divide(gap, gap**2 + eta**2, out=np.zeros(n), where=gap != 0)
+        ref = V @ (factor * (V.T @ b[j]))
+        tol = 1e-12 if dtype == np.float64 else 1e-4
+        np.testing.assert_allclose(u, ref, atol=tol * np.abs(ref).max())
+    # batched + broadcast call
+    W, V = np.linalg.eigh(np.apply_along_axis(np.diag, -1, d) + np.apply_along_axis(lambda x: np.diag(x, 1) + np.diag(x, -1), -1, e))
+    u = pinv_solve(d, e, W[:, 2], V[:, :, 2], b[0], broadening=broadening)
+    assert u.shape == (3, n)
+    np.testing.assert_allclose(np.einsum("bi,bi->b", u, V[:, :, 2]), 0, atol=1e-12)
+
+
+def test_pinv_solve_validation():
+    d, e, v = np.ones(3), np.ones(2), np.array([1.0, 0, 0])
+    with pytest.raises(ValueError, match=r"e must have shape \(\.\.\., n - 1\)"):
+        pinv_solve(d, np.ones(3), 1.0, v, v)
+    with pytest.raises(ValueError, match="must not contain infs or NaNs"):
+        pinv_solve(d, e, np.nan, v, v)
+    with pytest.raises(TypeError, match="float16"):
+        pinv_solve(d.astype(np.float16), e, 1.0, v, v)
+    with pytest.raises(ValueError, match="broadening must be >= 0"):
+        pinv_solve(d, e, 1.0, v, v, broadening=-1)
+    assert pinv_solve(np.ones((0, 3)), np.ones((0, 2)), np.ones(0), np.ones((0, 3)), np.ones((0, 3))).shape == (0, 3)
+
+
+def test_pinv_function_gradcheck_at_eigenpairs():
+    """The VJP/JVP of u = P (T - w I)^+ P b, with (w, v) an eigenpair of T, against finite differences."""
+    d, e = random_de((2,), 6, seed=12, requires_grad=True)
+    b = torch.randn(2, 6, dtype=F64, requires_grad=True)
+
+    def f(d, e, b):
+        w, v = tridiag_eigh(d, e, 2)
+        return TridiagPinvSolveFunction.apply(d, e, w, v, b, 0.0)
+
+    torch.autograd.gradcheck(f, (d, e, b), check_forward_ad=True)
+    torch.autograd.gradgradcheck(f, (d, e, b))
+    # Against the dense pseudo-inverse, differentiated by torch.
+    def ref(d, e, b):
+        wd, vd = torch.linalg.eigh(dense(d, e))
+        A = dense(d, e) - wd[..., 2, None, None] * torch.eye(6, dtype=F64)
+        return (torch.linalg.pinv(A, hermitian=True, atol=1e-8) @ b[..., None])[..., 0]
+
+    torch.testing.assert_close(f(d, e, b), ref(d, e, b))
+    g = torch.randn(2, 6, dtype=F64)
+    for a, r in zip(torch.autograd.grad(f(d, e, b), (d, e, b), g), torch.autograd.grad(ref(d, e, b), (d, e, b), g)):
+        torch.testing.assert_close(a, r)
+
+
+# ----------------------------------------------------------------------------- broadening
+def test_broadening_gradient_is_lorentzian_and_bounded():
+    n, k, eps_b = 6, 2, 0.01
+    d, e = random_de((), n, seed=13, requires_grad=True)
+    a = torch.randn(n, dtype=F64)
+    w, v = tridiag_eigh(d, e, k, eigvec_broadening=eps_b)
+    gd, ge = torch.autograd.grad((a * v**2).sum(), (d, e))
+    # Dense reference: dv = -sum_j v_j (v_j^T dT v) f(w_j - w) with the Lorentzian f.
+    T = dense(d, e).detach()
+    W, V = torch.linalg.eigh(T)
+    gap = W - W[k]
+    eta = eps_b * T.abs().sum(1).max()
+    f = torch.where(gap == 0, 0.0, gap / (gap**2 + eta**2))
+    gv = 2 * a * v.detach()
+    u = V @ (f * (V.T @ gv))
+    ref_d = -u * v.detach()
+    ref_e = -(u[:-1] * v.detach()[1:] + u[1:] * v.detach()[:-1])
+    torch.testing.assert_close(gd, ref_d)
+    torch.testing.assert_close(ge, ref_e)
+    # Two nearly degenerate eigenvalues (weakly coupled blocks): exact gradient huge, broadened bounded.
+    d2 = torch.tensor([1.0, 2.0, 1.0 + 1e-9, 2.0], dtype=F64, requires_grad=True)
+    e2 = torch.tensor([0.5, 1e-7, 0.5], dtype=F64)
+    grads = {}
+    for b in (0.0, 1e-3):
+        w, v = tridiag_eigh(d2, e2, 0, eigvec_broadening=b)
+        (grads[b],) = torch.autograd.grad((torch.arange(4.0, dtype=F64) * v**2).sum(), d2)
+    assert grads[0.0].abs().max() > 1e3
+    assert grads[1e-3].abs().max() < 1e3
+    # Broadening is first order only: derivatives of the broadened term raise.
+    with pytest.raises(RuntimeError, match="broadened"):
+        w, v = tridiag_eigh(d, e, k, eigvec_broadening=eps_b)
+        (gd,) = torch.autograd.grad((a * v**2).sum(), d, create_graph=True)
+        gd.sum().backward()
+
+
+# ----------------------------------------------------------------------------- errors
+def test_errors():
+    d, e = random_de((2,), 4)
+    with pytest.raises(ValueError, match=r"backend must be one of \{.*\}, got 'lapack'"):
+        tridiag_eigvalsh(d, e, 0, backend="lapack")
+    with pytest.raises(ValueError, match=r"e must have shape \(\.\.\., n - 1\) = \(\.\.\., 3\), got \(2, 4\)"):
+        tridiag_eigvalsh(d, d, 0)
+    with pytest.raises(ValueError, match="n >= 1"):
+        tridiag_eigvalsh(d[:, :0], e[:, :0], 0)
+    with pytest.raises(ValueError, match=r"k must be in \[-n, n\) = \[-4, 4\), got 4"):
+        tridiag_eigvalsh(d, e, 4)
+    with pytest.raises(ValueError, match=r"k must be in"):
+        tridiag_eigh(d, e, [0, -5])
+    with pytest.raises(TypeError, match="k must be an integer"):
+        tridiag_eigvalsh(d, e, torch.tensor(1.0))
+    with pytest.raises(TypeError, match="float16"):
+        tridiag_eigvalsh(d.half(), e.half(), 0)
+    with pytest.raises(ValueError, match="batch shapes do not broadcast"):
+        tridiag_eigvalsh(d, e[:1].expand(3, 3), 0)
+    with pytest.raises(ValueError, match="eigvec_broadening must be >= 0"):
+        tridiag_eigh(d, e, 0, eigvec_broadening=-0.1)
+    # Tensors on another device: a clear error, never a silent copy (meta stands in for cuda).
+    with pytest.raises(ValueError, match="CPU only"):
+        tridiag_eigvalsh(d.to("meta"), e.to("meta"), 0)
+    for backend in BACKENDS:
+        with pytest.raises(ValueError, match="(?i)nan|finite"):
+            tridiag_eigvalsh(d, torch.tensor([[0.0, float("nan"), 1.0]] * 2, dtype=F64), 0, backend=backend)
+        with pytest.raises(ValueError, match="(?i)nan|finite"):
+            tridiag_eigh(torch.full((4,), float("inf"), dtype=F64), e[0], 0, backend=backend)
+
+
+def test_integer_inputs_promote_to_float64():
+    w = tridiag_eigvalsh(torch.tensor([2, 2, 2]), torch.tensor([-1, -1]), 0)
+    assert w.dtype == F64
+    torch.testing.assert_close(w, torch.tensor(2 - 2**0.5, dtype=F64))
+
+
+def test_functions_exported():
+    assert issubclass(TridiagEighFunction, torch.autograd.Function)
+    assert TridiagEighFunction.generate_vmap_rule and TridiagPinvSolveFunction.generate_vmap_rule

@@ -1,0 +1,34 @@
+"""Differentiable k-th eigenvalue/eigenvector of symmetric tridiagonal matrices for PyTorch.
+
+The only part of the project that imports torch.  Public API:
+
+* :func:`tridiag_eigvalsh` -- ``w (...,)`` or ``(..., K)``, differentiable in ``d``, ``e``;
+* :func:`tridiag_eigh` -- ``(w, v)``, differentiable through both;
+* :class:`TridiagSpectral` -- ``nn.Module`` computing ``w_k(A_0 + sum_i x_i A_i)``;
+* :class:`TridiagEighFunction`, :class:`TridiagPinvSolveFunction` -- the
+  ``torch.autograd.Function`` classes, for composing your own operations.
+
+Kernels run as ``torch.library`` custom ops ``tridiag_numba::kth_eigvalsh``,
+``tridiag_numba::kth_eigh`` and ``tridiag_numba::pinv_solve`` (CPU; float32/float64),
+so ``torch.compile(fullgraph=True)``, ``torch.func`` and double backward work.
+``examples/train_spectral.py`` trains a :class:`TridiagSpectral` on a toy problem.
+
+Performance note: torch's OpenMP pool and numba's parallel kernels busy-wait for
+work; on a machine with few, shared cores the two pools can slow each other down
+by up to 10x.  ``OMP_WAIT_POLICY=PASSIVE`` (set before importing torch) or running
+the kernels serially (``tridiag_numba._api.serial_kernels()``) avoids that.
+"""
+
+from torch_bridge._autograd import TridiagEighFunction, TridiagPinvSolveFunction
+from torch_bridge._functional import tridiag_eigh, tridiag_eigvalsh
+from torch_bridge._nn import TridiagSpectral
+from torch_bridge._ops import BACKENDS
+
+__all__ = [
+    "BACKENDS",
+    "TridiagEighFunction",
+    "TridiagPinvSolveFunction",
+    "TridiagSpectral",
+    "tridiag_eigh",
+    "tridiag_eigvalsh",
+]
