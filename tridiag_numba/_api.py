@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 _SELECT = {"a": "a", "all": "a", 0: "a", "v": "v", "value": "v", 1: "v", "i": "i", "index": "i", 2: "i"}
-_DRIVERS = ("auto", "stemr", "stebz", "sterf", "stev")
+_DRIVERS = ("auto", "stemr", "sterf", "stebz", "stev", "stevd")
 
 _local = threading.local()
 
@@ -185,24 +185,30 @@ def _raise_info(info, batch, what):
 
 
 def _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype):
-    """Kernel call: eigenvalue lane_k[j] of matrix lane_b[j]; returns (w, info)."""
+    """Kernel call: eigenvalue lane_k[j] of matrix lane_b[j].
+
+    Returns (ws, wexp, info): the eigenvalue is ``ldexp(ws, wexp)``, ``ws``
+    that of the matrix scaled by ``2**-wexp``.
+    """
     m = lane_b.shape[0]
-    w = np.empty(m, dtype)
+    ws = np.empty(m, dtype)
+    wexp = np.zeros(m, np.int32)
     info = np.zeros(m, np.int32)
     if m == 0:
-        return w, info
+        return ws, wexp, info
     eps, tiny = _consts(dtype)
     # One block of lanes runs on one thread anyway.
     if m <= K.LANES or _use_serial(m * d2.shape[1]):
-        K.kth_eigenvalues_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, m, w, info)
+        K.kth_eigenvalues_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, m, ws, wexp, info)
     else:
-        K.kth_eigenvalues_parallel(d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), w, info)
-    return w, info
+        K.kth_eigenvalues_parallel(d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), ws, wexp, info)
+    return ws, wexp, info
 
 
-def _eigenvectors(d2, e2, w, kidx, mcount, dtype):
-    """Kernel call: vectors for w (B, m) with indices kidx; returns (v, info)."""
-    nb, m = w.shape
+def _eigenvectors(d2, e2, ws, kidx, mcount, dtype):
+    """Kernel call: vectors for scaled eigenvalues ws (B, m) with indices
+    kidx; returns (v, info)."""
+    nb, m = ws.shape
     n = d2.shape[1]
     v = np.empty((nb, n, m), dtype)
     info = np.zeros(nb, np.int32)
@@ -211,7 +217,7 @@ def _eigenvectors(d2, e2, w, kidx, mcount, dtype):
     eps, tiny = _consts(dtype)
     # Inverse iteration is ~4 recurrences of length n per vector.
     fn = K.eigenvectors_serial if nb == 1 or _use_serial(4 * nb * n * m) else K.eigenvectors_parallel
-    fn(d2, e2, np.ascontiguousarray(w), kidx, mcount, eps, tiny, v, info)
+    fn(d2, e2, np.ascontiguousarray(ws), kidx, mcount, eps, tiny, v, info)
     return v, info
 
 
@@ -225,14 +231,16 @@ def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, mcount=None, kidx
         v = np.ones((nb, 1, m), dtype) if want_vectors else None
         return w, v, nonfinite
     lane_b = np.repeat(np.arange(nb, dtype=np.int64), m)
-    w, info = _eigenvalues(d2, e2, lane_b, lane_k.reshape(-1), tol, dtype)
-    w = w.reshape(nb, m)
+    ws, wexp, info = _eigenvalues(d2, e2, lane_b, lane_k.reshape(-1), tol, dtype)
+    ws = ws.reshape(nb, m)
     info = info.reshape(nb, m)
     _raise_info(info.max(axis=1, initial=0), batch, "eigenvalue bisection")
     if m > 1:
         # Each eigenvalue is computed independently; inside a cluster they can
-        # come out one rounding apart in the wrong order.
-        w.sort(axis=1)
+        # come out one rounding apart in the wrong order.  One exponent per
+        # matrix, so sorting the scaled values sorts the eigenvalues.
+        ws.sort(axis=1)
+    w = np.ldexp(ws, wexp.reshape(nb, m)).astype(dtype, copy=False)
     nonfinite = (info < 0).any(axis=1)
     if not want_vectors:
         return w, None, nonfinite
@@ -240,7 +248,7 @@ def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, mcount=None, kidx
         kidx = np.ascontiguousarray(lane_k.reshape(nb, m))
     if mcount is None:
         mcount = np.full(nb, m, np.int64)
-    v, vinfo = _eigenvectors(d2, e2, w, kidx, mcount, dtype)
+    v, vinfo = _eigenvectors(d2, e2, ws, kidx, mcount, dtype)
     _raise_info(vinfo, batch, "inverse iteration")
     return w, v, nonfinite
 
@@ -428,8 +436,10 @@ def _parse_select(select, select_range, n, d2, e2, dtype):
 
 
 def _check_driver(lapack_driver):
+    if not isinstance(lapack_driver, str):
+        raise TypeError(f"lapack_driver must be a str; got {type(lapack_driver).__name__}")
     if lapack_driver not in _DRIVERS:
-        raise ValueError(f"lapack_driver must be one of {set(_DRIVERS)}; got {lapack_driver!r}")
+        raise ValueError(f"lapack_driver must be one of {_DRIVERS}; got {lapack_driver!r}")
 
 
 def eigh_tridiagonal(
@@ -461,8 +471,8 @@ def eigh_tridiagonal(
         Absolute tolerance of each eigenvalue, as in scipy; ``tol <= 0``
         (default) uses ``eps * ||T||``.
     lapack_driver : str, optional
-        Accepted for compatibility (``'auto'``, ``'stemr'``, ``'stebz'``,
-        ``'sterf'``, ``'stev'``) and validated; the algorithm is always
+        Accepted for compatibility (``'auto'``, ``'stemr'``, ``'sterf'``,
+        ``'stebz'``, ``'stev'``, ``'stevd'``) and validated; the algorithm is always
         bisection plus inverse iteration (stebz + stein).
 
     Returns

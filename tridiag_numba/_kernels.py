@@ -71,6 +71,18 @@ def _scale_exponent(d, e, b):
 
 
 @kernel_inner
+def _pow2_pair(ex):
+    """Two factors whose product is 2**-ex, each finite and normal.
+
+    Scaling ``x * ma * mb`` is exact (barring underflow of entries that are
+    negligible anyway); a single factor 2**-ex overflows for subnormal
+    matrices (ex < -1022).
+    """
+    h = ex // 2
+    return math.ldexp(1.0, -h), math.ldexp(1.0, h - ex)
+
+
+@kernel_inner
 def _sturm_pass(db, e2b, x, pivmin, st):
     """One Sturm sequence per lane at shifts ``x``, with Laguerre sums.
 
@@ -135,13 +147,13 @@ def _load_lane(d, e, b, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, 
             e2b[i, l] = zero
         x[l] = zero
         return (3 if not finite else 2), 0, 0
-    mult = math.ldexp(1.0, -ex)
+    ma, mb = _pow2_pair(ex)
     gl = np.inf
     gu = -np.inf
     eprev = 0.0
     for i in range(n):
-        di = T(d[b, i] * mult)
-        enext = abs(T(e[b, i] * mult)) if i < n - 1 else zero
+        di = T(d[b, i] * ma * mb)
+        enext = abs(T(e[b, i] * ma * mb)) if i < n - 1 else zero
         db[i, l] = di
         e2 = T(eprev * eprev)
         # Flush e**2 below safemin: its effect on w is below eps*|T|, and
@@ -160,7 +172,7 @@ def _load_lane(d, e, b, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, 
     clo[l] = 0
     chi[l] = n
     if abstol > 0.0:
-        atol[l] = T(max(abstol * mult, safemin))
+        atol[l] = T(max(abstol * ma * mb, safemin))
     else:
         atol[l] = T(eps * tnorm)
     x[l] = T(0.5) * (lo[l] + hi[l])
@@ -171,7 +183,7 @@ def _load_lane(d, e, b, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, 
 
 
 @kernel_inner
-def _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, info,
+def _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, wexp, info,
                db, e2b, x, lo, hi, atol, clo, chi, job, expo, budget, nlag, nint, dxp):
     """Load the next job with work to do into slot ``l``; return the new
     ``nxt_job``.  Trivial jobs (zero or non-finite matrices) finish on the
@@ -190,12 +202,13 @@ def _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, info,
             dxp[l] = np.inf
             return nxt_job
         w[j] = np.nan if status == 3 else 0.0
+        wexp[j] = 0
         info[j] = INFO_NONFINITE if status == 3 else INFO_OK
     return nxt_job
 
 
 @kernel_inner
-def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info):
+def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, wexp, info):
     """Eigenvalue ``lane_k[j]`` of matrix ``lane_b[j]`` for jobs start..stop.
 
     The block runs LANES slots side by side; a slot whose eigenvalue has
@@ -241,7 +254,7 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info)
 
     nxt_job = start
     for l in range(L):
-        nxt_job = _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, info,
+        nxt_job = _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, wexp, info,
                              db, e2b, x, lo, hi, atol, clo, chi, job, expo, budget, nlag, nint, dxp)
     running = 0
     for l in range(L):
@@ -268,9 +281,13 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info)
             budget[l] -= 1
             finished = hil - lol <= thr
             if finished or budget[l] < 0:
-                w[j] = math.ldexp(float(half * (lol + hil)), expo[l])
+                # Scaled value and exponent: the caller unscales, and the
+                # eigenvector kernel takes the scaled value at full precision
+                # (unscaled subnormal eigenvalues have lost bits).
+                w[j] = half * (lol + hil)
+                wexp[j] = expo[l]
                 info[j] = INFO_OK if finished else INFO_NO_CONVERGENCE
-                nxt_job = _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, info,
+                nxt_job = _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, wexp, info,
                                      db, e2b, x, lo, hi, atol, clo, chi, job, expo, budget, nlag, nint, dxp)
                 if job[l] < 0:
                     running -= 1
@@ -320,11 +337,12 @@ def chunk_size(M):
 
 
 @kernel_parallel
-def kth_eigenvalues_parallel(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, info):
+def kth_eigenvalues_parallel(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, wexp, info):
     """Eigenvalue ``lane_k[j]`` of matrix ``lane_b[j]`` into ``w[j]``.
 
-    d (B, n), e (B, n-1), lane_b/lane_k (M,) int64 with 0 <= lane_k < n,
-    w (M,) and info (M,) int32 outputs.  Chunks of ``chunk`` jobs run in
+    d (B, n), e (B, n-1), lane_b/lane_k (M,) int64 with 0 <= lane_k < n;
+    outputs w (M,), wexp (M,) int32 and info (M,) int32: the eigenvalue is
+    ``ldexp(w[j], wexp[j])`` (w of the matrix scaled by ``2**-wexp``).  Chunks of ``chunk`` jobs run in
     parallel, each through one block of LANES slots.
     """
     M = lane_b.shape[0]
@@ -332,18 +350,18 @@ def kth_eigenvalues_parallel(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, 
     for c in prange(nchunks):
         start = c * chunk
         stop = min(start + chunk, M)
-        _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info)
+        _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, wexp, info)
 
 
 @kernel_serial
-def kth_eigenvalues_serial(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, info):
+def kth_eigenvalues_serial(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, wexp, info):
     """Serial twin of :func:`kth_eigenvalues_parallel`."""
     M = lane_b.shape[0]
     nchunks = (M + chunk - 1) // chunk
     for c in range(nchunks):
         start = c * chunk
         stop = min(start + chunk, M)
-        _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, info)
+        _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, wexp, info)
 
 
 @kernel_inner
@@ -353,20 +371,20 @@ def _sturm_count_value(d, e, b, x, safemin):
     ex, finite, is_zero = _scale_exponent(d, e, b)
     if not finite:
         return -1
-    mult = math.ldexp(1.0, -ex)
-    # Scaled Gershgorin discs lie within [-3, 3]: clamping keeps x*mult finite.
-    xs = min(max(x * mult, -8.0), 8.0)
+    ma, mb = _pow2_pair(ex)
+    # Scaled Gershgorin discs lie within [-3, 3]: clamping keeps x finite.
+    xs = min(max(x * ma * mb, -8.0), 8.0)
     cnt = 0
     q = 1.0
     eprev2 = 0.0
     for i in range(n):
-        q = d[b, i] * mult - xs - (eprev2 / q if eprev2 != 0.0 else 0.0)
+        q = d[b, i] * ma * mb - xs - (eprev2 / q if eprev2 != 0.0 else 0.0)
         if abs(q) < safemin:
             q = -safemin
         if q < 0.0:
             cnt += 1
         if i < n - 1:
-            ei = e[b, i] * mult
+            ei = e[b, i] * ma * mb
             eprev2 = ei * ei if ei * ei >= safemin else 0.0
     return cnt
 
@@ -389,14 +407,20 @@ def value_counts(d, e, vl, vu, safemin, il, iu):
 def _start_vector(x, seed):
     """Deterministic pseudo-random start vector in (-1, 1) (cf. dlarnv).
 
-    Seeded by the eigenvalue's index so a vector does not depend on which
+    Seeded by the eigenvalue's index, so a vector does not depend on which
     other eigenvalues were requested or where the matrix sits in the batch.
+    splitmix64's output mixing matters: a plain LCG makes the start vectors of
+    consecutive seeds nearly affine in the seed, i.e. linearly dependent,
+    which starves Gram-Schmidt inside a large cluster of one direction.
     """
-    state = np.uint64(seed) * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
+    state = np.uint64(seed) * np.uint64(0xD1B54A32D192ED03)
     for i in range(x.shape[0]):
-        state = state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
-        bits = state >> np.uint64(11)
-        x[i] = 2.0 * (float(bits) / 9007199254740992.0) - 1.0
+        state += np.uint64(0x9E3779B97F4A7C15)
+        z = state
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+        x[i] = 2.0 * (float(z >> np.uint64(11)) / 9007199254740992.0) - 1.0
 
 
 @kernel_inner
@@ -433,14 +457,15 @@ def _lu_shifted(ds, es, lam, a, bu, d2, cl, piv):
 
 
 @kernel_inner
-def _lu_solve(a, bu, d2, cl, piv, y):
+def _lu_solve(ainv, bu, d2, cl, piv, y):
     """Solve ``(T - lam I) x = y`` in place from :func:`_lu_shifted` (dlagts).
 
-    Near-zero pivots were already perturbed by the caller; the solution is
-    rescaled on the fly if it grows towards overflow (only its direction
-    matters to inverse iteration).
+    ``ainv`` holds the reciprocals of U's (perturbed) pivots: multiplying
+    keeps the division's latency out of the back-substitution chain.  The
+    solution is rescaled on the fly if it grows towards overflow (only its
+    direction matters to inverse iteration).
     """
-    n = a.shape[0]
+    n = ainv.shape[0]
     for k in range(n - 1):
         if not piv[k]:
             y[k + 1] -= cl[k] * y[k]
@@ -454,7 +479,7 @@ def _lu_solve(a, bu, d2, cl, piv, y):
             t -= bu[k] * y[k + 1]
         if k < n - 2:
             t -= d2[k] * y[k + 2]
-        t = t / a[k]
+        t = t * ainv[k]
         y[k] = t
         if abs(t) > 1e150:
             for i in range(n):
@@ -462,8 +487,10 @@ def _lu_solve(a, bu, d2, cl, piv, y):
 
 
 @kernel_inner
-def _inverse_iteration(d, e, b, w, kidx, m, v, eps, safemin):
-    """Eigenvectors of matrix ``b`` for its ``m`` ascending eigenvalues.
+def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
+    """Eigenvectors of matrix ``b`` for its ``m`` ascending eigenvalues ``ws``
+    (of the matrix scaled by the exponent :func:`_scale_exponent` returns, as
+    the eigenvalue kernel writes them).
 
     LAPACK dstein: for each eigenvalue, LU of ``T - w I`` with partial
     pivoting, up to 5 solves from a pseudo-random start until the growth shows
@@ -481,14 +508,14 @@ def _inverse_iteration(d, e, b, w, kidx, m, v, eps, safemin):
             for i in range(n):
                 v[i, j] = np.nan
         return INFO_NONFINITE
-    mult = math.ldexp(1.0, -ex)
+    ma, mb = _pow2_pair(ex)
     ds = np.empty(n)
     es = np.empty(max(n - 1, 1))
     onenrm = 0.0
     for i in range(n):
-        ds[i] = d[b, i] * mult
+        ds[i] = d[b, i] * ma * mb
     for i in range(n - 1):
-        es[i] = e[b, i] * mult
+        es[i] = e[b, i] * ma * mb
     for i in range(n):
         rs = abs(ds[i])
         if i > 0:
@@ -502,6 +529,7 @@ def _inverse_iteration(d, e, b, w, kidx, m, v, eps, safemin):
     dtpcrt = math.sqrt(0.1 / n)
     tolpiv = eps * onenrm
     a = np.empty(n)
+    ainv = np.empty(n)
     bu = np.empty(n)
     d2 = np.empty(n)
     cl = np.empty(n)
@@ -511,7 +539,7 @@ def _inverse_iteration(d, e, b, w, kidx, m, v, eps, safemin):
     gp = 0
     xjm = 0.0
     for j in range(m):
-        xj = w[j] * mult
+        xj = ws[j]
         if j > 0:
             pertol = 10.0 * abs(eps * xj)
             if xj - xjm < pertol:
@@ -524,6 +552,13 @@ def _inverse_iteration(d, e, b, w, kidx, m, v, eps, safemin):
             # dlagts(job=-1): perturb small pivots to keep the solve finite.
             if abs(a[i]) < tolpiv:
                 a[i] = tolpiv if a[i] >= 0.0 else -tolpiv
+            ainv[i] = 1.0 / a[i]
+        # dstein makes 2 extra solves after the growth test passes; they
+        # matter for orthogonality inside a cluster.  An isolated eigenvalue
+        # (gaps > 1e-3 ||T||) needs one: after two solves the components
+        # along other eigenvectors are below (eps ||T|| / gap)**2.
+        in_cluster = j > gp or (j + 1 < m and (ws[j + 1] - xj) <= ortol)
+        extra = 2 if in_cluster else 1
         _start_vector(x, kidx[j])
         nrmchk = 0
         converged = False
@@ -539,7 +574,7 @@ def _inverse_iteration(d, e, b, w, kidx, m, v, eps, safemin):
             scl = n * onenrm * max(eps, abs(a[n - 1])) / asum
             for i in range(n):
                 x[i] *= scl
-            _lu_solve(a, bu, d2, cl, piv, x)
+            _lu_solve(ainv, bu, d2, cl, piv, x)
             if j > gp:
                 # Modified Gram-Schmidt against the cluster's earlier vectors.
                 for jj in range(gp, j):
@@ -554,7 +589,7 @@ def _inverse_iteration(d, e, b, w, kidx, m, v, eps, safemin):
             if nrm < dtpcrt:
                 continue
             nrmchk += 1
-            if nrmchk < 3:
+            if nrmchk < extra + 1:
                 continue
             converged = True
             break
@@ -580,7 +615,8 @@ def _inverse_iteration(d, e, b, w, kidx, m, v, eps, safemin):
 def eigenvectors_parallel(d, e, w, kidx, mcount, eps, safemin, v, info):
     """Eigenvectors for each matrix of the batch.
 
-    d (B, n), e (B, n-1), w (B, m) ascending eigenvalues with global indices
+    d (B, n), e (B, n-1), w (B, m) ascending scaled eigenvalues (as the
+    eigenvalue kernel writes them) with global indices
     kidx (B, m), mcount (B,) how many of the m are valid, v (B, n, m) output,
     info (B,) int32 output.  Parallel over matrices: vectors of one matrix
     depend on each other through cluster re-orthogonalisation.
