@@ -427,7 +427,8 @@ def _parse_select(select, select_range, n, d2, e2, dtype):
     il = np.empty(nb, np.int64)
     iu = np.empty(nb, np.int64)
     if nb:
-        K.value_counts(d2, e2, vl, vu, float(np.finfo(np.float64).tiny), il, iu)
+        fn = K.value_counts_serial if _use_serial(2 * nb * n) else K.value_counts_parallel
+        fn(d2, e2, vl, vu, float(np.finfo(np.float64).tiny), il, iu)
     # Non-finite matrices (count -1): no eigenvalues; their rows become NaN.
     bad = il < 0
     il[bad] = 0

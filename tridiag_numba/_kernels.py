@@ -390,7 +390,7 @@ def _sturm_count_value(d, e, b, x, safemin):
 
 
 @kernel_parallel
-def value_counts(d, e, vl, vu, safemin, il, iu):
+def value_counts_parallel(d, e, vl, vu, safemin, il, iu):
     """Index range [il, iu) of the eigenvalues in the half-open (vl, vu].
 
     ``il``/``iu`` (B,) int64 outputs; -1 marks a non-finite matrix.
@@ -399,6 +399,15 @@ def value_counts(d, e, vl, vu, safemin, il, iu):
     """
     B = d.shape[0]
     for b in prange(B):
+        il[b] = _sturm_count_value(d, e, b, vl, safemin)
+        iu[b] = _sturm_count_value(d, e, b, vu, safemin)
+
+
+@kernel_serial
+def value_counts_serial(d, e, vl, vu, safemin, il, iu):
+    """Serial twin of :func:`value_counts_parallel`."""
+    B = d.shape[0]
+    for b in range(B):
         il[b] = _sturm_count_value(d, e, b, vl, safemin)
         iu[b] = _sturm_count_value(d, e, b, vu, safemin)
 
