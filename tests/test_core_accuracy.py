@@ -1,0 +1,265 @@
+"""Accuracy of the core solver on the test-matrix catalogue.
+
+Every test runs over (family, n) in ``conftest.CASES`` (n from 1 to 257:
+Toeplitz(-1, 2, -1), Wilkinson W_n^+, glued Wilkinson, Clement, Jacobi
+matrices of Legendre/Hermite/Laguerre, split matrices, the zero matrix,
+random) x {float64, float32} x {1, big, small} scaling (1e+-150 for float64,
+1e+-30 for float32).
+
+Bounds, per matrix T of order n in the dtype's eps (LAPACK ``dstt21`` style):
+
+* eigenvalues:  |w - w_ref| <= 4 n eps ||T||      (``C_EIG``)
+* residuals:    ||T v_j - w_j v_j||_2 <= 10 n eps ||T||   (``C_RES``)
+* orthogonality: max |V^T V - I| <= 10 n eps       (``C_ORTH``)
+* isolated vectors (gap_j > 1e-3 ||T||) against LAPACK dstein's:
+  ||v_j - v_ref_j||_inf <= 20 n eps ||T|| / gap_j
+
+References: LAPACK dstebz/dstein (via scipy) in float64 on the exact (upcast)
+matrix, closed forms (Toeplitz, Clement, split Clement, Gauss nodes from
+scipy.special), and numpy.linalg.eigvalsh of the dense matrix.
+"""
+
+import numpy as np
+import pytest
+
+import tridiag_numba as tn
+from conftest import (
+    C_EIG,
+    C_ORTH,
+    C_RES,
+    assert_eigenvalues,
+    assert_eigenvectors,
+    assert_sign_convention,
+    assert_vectors_match,
+    dense_eigvalsh,
+    min_gaps,
+    orthogonality,
+    ref_eigh,
+    ref_stein,
+    residuals,
+    tnorm,
+)
+from tridiag_numba.matrices import clement, glued_wilkinson, random_batch, toeplitz_121
+
+
+def _index_range(n):
+    """A middle block of indices (il, iu), inclusive, cutting through clusters."""
+    il = n // 3
+    iu = min(n - 1, il + max(0, n // 3))
+    return il, iu
+
+
+def test_eigvalsh_all(case):
+    """All eigenvalues vs scipy (float64), the dense solver and closed forms."""
+    w = tn.eigvalsh_tridiagonal(case.d, case.e)
+    assert w.dtype == case.dtype and w.shape == (case.n,)
+    assert_eigenvalues(w, case.w_ref, case.d, case.e, case.dtype, what="vs scipy")
+    if case.exact is not None:
+        assert_eigenvalues(w, case.exact, case.d, case.e, case.dtype,
+                           what="vs closed form")
+    if case.scale == "x1":
+        assert_eigenvalues(w, dense_eigvalsh(case.d, case.e), case.d, case.e,
+                           case.dtype, what="vs numpy dense eigvalsh")
+
+
+def test_eigh_all(case):
+    """All eigenpairs: eigenvalues, residual, orthogonality, sign convention."""
+    w, v = tn.eigh_tridiagonal(case.d, case.e)
+    assert w.dtype == v.dtype == case.dtype
+    assert v.shape == (case.n, case.n)
+    assert_eigenvalues(w, case.w_ref, case.d, case.e, case.dtype)
+    assert_eigenvectors(case.d, case.e, w, v, case.dtype)
+    assert_sign_convention(v, case.dtype)
+
+
+def test_eigh_index_range(case):
+    """select='i' over a middle block (through glued-Wilkinson clusters and
+    the repeated eigenvalues of split matrices): eigenvalues equal the
+    reference slice; residual and orthogonality within the computed range."""
+    il, iu = _index_range(case.n)
+    w, v = tn.eigh_tridiagonal(case.d, case.e, select="i", select_range=(il, iu))
+    assert w.shape == (iu - il + 1,) and v.shape == (case.n, iu - il + 1)
+    assert_eigenvalues(w, case.w_ref[il : iu + 1], case.d, case.e, case.dtype)
+    assert_eigenvectors(case.d, case.e, w, v, case.dtype)
+    assert_sign_convention(v, case.dtype)
+    w_only = tn.eigvalsh_tridiagonal(case.d, case.e, select="i",
+                                     select_range=(il, iu))
+    assert_eigenvalues(w_only, case.w_ref[il : iu + 1], case.d, case.e, case.dtype)
+
+
+def _value_range(w_ref, norm):
+    """(lo, hi] with both ends in the widest gaps of the lower / upper half of
+    the spectrum (or outside it), so the count is well defined."""
+    n = w_ref.size
+    pad = 0.5 * norm + 1.0 * (norm == 0)
+    ext = np.concatenate([[w_ref[0] - pad], w_ref, [w_ref[-1] + pad]])
+    gaps = np.diff(ext)  # gap i lies between ext[i] and ext[i+1]
+    half = (n + 1) // 2  # gaps[:half] and gaps[half:] are both non-empty
+    i_lo = int(np.argmax(gaps[:half]))
+    i_hi = half + int(np.argmax(gaps[half:]))
+    lo = 0.5 * (ext[i_lo] + ext[i_lo + 1])
+    hi = 0.5 * (ext[i_hi] + ext[i_hi + 1])
+    count = i_hi - i_lo
+    return lo, hi, i_lo, count
+
+
+def test_eigh_value_range(case):
+    """select='v' with (lo, hi] in wide gaps: the count is exact and the
+    eigenpairs meet the eigenvalue/residual/orthogonality bounds."""
+    lo, hi, first, count = _value_range(case.w_ref, case.norm)
+    lo, hi = np.asarray([lo, hi]).astype(case.dtype)
+    w, v = tn.eigh_tridiagonal(case.d, case.e, select="v", select_range=(lo, hi))
+    assert w.shape == (count,), f"got {w.size} eigenvalues in ({lo}, {hi}], want {count}"
+    assert_eigenvalues(w, case.w_ref[first : first + count], case.d, case.e, case.dtype)
+    assert_eigenvectors(case.d, case.e, w, v, case.dtype)
+
+
+def test_kth_eigenvalue_every_k(case):
+    """kth_eigenvalue for every k at once (k broadcast over a single matrix),
+    from the bottom and (negative k) from the top, vs scipy and closed forms."""
+    k = np.arange(case.n)
+    w = tn.kth_eigenvalue(case.d, case.e, k)
+    assert w.shape == (case.n,) and w.dtype == case.dtype
+    assert_eigenvalues(w, case.w_ref, case.d, case.e, case.dtype)
+    if case.exact is not None:
+        assert_eigenvalues(w, case.exact, case.d, case.e, case.dtype,
+                           what="vs closed form")
+    w_top = tn.kth_eigenvalue(case.d, case.e, -1 - k)
+    assert_eigenvalues(w_top, case.w_ref[::-1], case.d, case.e, case.dtype,
+                       what="negative k")
+
+
+def test_kth_eigenpair(case):
+    """kth_eigenpair for the smallest, middle and largest eigenpair:
+    eigenvalue bound, residual, unit norm, sign convention, and agreement
+    with LAPACK dstebz+dstein (scipy select='i') where the eigenvalue is
+    isolated."""
+    n = case.n
+    ks = np.unique([0, n // 2, n - 1])
+    w, v = tn.kth_eigenpair(case.d, case.e, ks)
+    assert w.shape == ks.shape and v.shape == ks.shape + (n,)
+    assert w.dtype == v.dtype == case.dtype
+    assert_eigenvalues(w, case.w_ref[ks], case.d, case.e, case.dtype)
+    vt = np.swapaxes(v, -1, -2)  # columns, for the shared helpers
+    # a single vector per k: orthogonality reduces to the unit norm
+    for j in range(ks.size):
+        assert_eigenvectors(case.d, case.e, w[j : j + 1], vt[:, j : j + 1], case.dtype)
+    assert_sign_convention(vt, case.dtype)
+    # agreement with dstein, k by k (dstein computes the reference vector of
+    # eigenvalue k alone; closeness depends on the gap of w_k to the rest)
+    gaps = min_gaps(case.w_ref)[ks]
+    for j, k in enumerate(ks):
+        _, v_s = ref_stein(case.d, case.e, k, k)
+        assert_vectors_match(vt[:, j : j + 1], v_s, gaps[j : j + 1], case.d,
+                             case.e, case.dtype)
+
+
+def test_eigh_vectors_match_dstein(case):
+    """eigh_tridiagonal vectors vs scipy's select='i' (dstebz + dstein, the
+    same sign convention) for all isolated eigenvalues."""
+    w, v = tn.eigh_tridiagonal(case.d, case.e)
+    _, v_s = ref_stein(case.d, case.e, 0, case.n - 1)
+    assert_vectors_match(v, v_s, min_gaps(case.w_ref), case.d, case.e, case.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_glued_wilkinson_clusters_batch(dtype):
+    """A batch of glued Wilkinson matrices with glue from 1e-14 to 1e-2
+    (clusters from below eps to well separated) in one call: every matrix
+    meets the residual/orthogonality bounds with all 10*21 vectors."""
+    glues = [1e-14, 1e-10, 1e-6, 1e-2]
+    pairs = [glued_wilkinson(10, glue=g) for g in glues]
+    d = np.stack([p[0] for p in pairs]).astype(dtype)
+    e = np.stack([p[1] for p in pairs]).astype(dtype)
+    w, v = tn.eigh_tridiagonal(d, e)
+    assert w.shape == (4, 210) and v.shape == (4, 210, 210)
+    assert_eigenvalues(w, ref_eigh(d, e, eigvals_only=True), d, e, dtype)
+    assert_eigenvectors(d, e, w, v, dtype)
+
+
+EXTREME_SCALES = [
+    pytest.param(np.float64, 1e-310, id="float64-subnormal"),
+    pytest.param(np.float64, 2.0**-1070, id="float64-deep-subnormal"),
+    pytest.param(np.float64, 1e307, id="float64-near-overflow"),
+    pytest.param(np.float32, 1e-41, id="float32-subnormal"),
+    pytest.param(np.float32, 1e37, id="float32-near-overflow"),
+]
+
+
+@pytest.mark.parametrize("dtype,scale", EXTREME_SCALES)
+@pytest.mark.parametrize("family", ["toeplitz", "clement", "random"])
+def test_extreme_scales(family, dtype, scale):
+    """Matrices whose entries are subnormal or within a factor ~10 of
+    overflow (LAPACK scales these into range before bisection):
+
+    |w - w_ref| <= 4 n (eps ||T|| + denorm_min), and, after an exact
+    power-of-two rescaling of T and w, residual <= 10 n eps ||T|| plus the
+    eigenvalue's own rounding, orthogonality <= 10 n eps.
+    """
+    gen = {"toeplitz": lambda: toeplitz_121(9), "clement": lambda: clement(9),
+           "random": lambda: random_batch((), 9, seed=5)}[family]
+    d0, e0 = gen()
+    d = (d0 * scale).astype(dtype)
+    e = (e0 * scale).astype(dtype)
+    n = d.size
+    eps = np.finfo(dtype).eps
+    denorm = float(np.finfo(dtype).smallest_subnormal)
+    w, v = tn.eigh_tridiagonal(d, e)
+    w_ref = ref_eigh(d, e, eigvals_only=True)
+    err_w = C_EIG * n * (eps * tnorm(d, e) + denorm)
+    assert np.all(np.abs(w.astype(np.float64) - w_ref) <= err_w), (w, w_ref)
+    for k in (0, n // 2, -1):
+        assert abs(float(tn.kth_eigenvalue(d, e, k)) - w_ref[k]) <= err_w
+    # rescale exactly by a power of two so that ||T|| ~ 1
+    p = -int(np.round(np.log2(tnorm(d, e))))
+    ds, es, ws = (np.ldexp(np.asarray(a, dtype=np.float64), p) for a in (d, e, w))
+    res = residuals(ds, es, ws, v).max()
+    assert res <= np.ldexp(C_RES * n * eps * tnorm(d, e) + err_w, p)
+    assert orthogonality(v) <= C_ORTH * n * eps
+
+
+def _split_cluster(n, pos, delta, big_block):
+    d = np.zeros(n)
+    d[pos] = delta
+    e = np.zeros(n - 1)
+    if big_block:
+        e[-1] = -127.0  # a [[0, -127], [-127, 0]] block at the end
+    else:
+        d[-1] = 100.0  # diagonal matrix
+    return d, e
+
+
+@pytest.mark.parametrize(
+    "n,pos,delta,big_block",
+    [(7, 3, 1.1920929e-07, True), (10, 5, 1.1920929e-07, True),
+     (23, 15, 1.1920929e-07, True), (8, 5, 1e-9, True),
+     (5, 3, 1e-7, False), (7, 5, 1e-7, False)],
+)
+def test_split_zero_cluster_with_near_eigenvalue(n, pos, delta, big_block):
+    """Exact zeros in e (down to a diagonal matrix): a multiple zero
+    eigenvalue, one eigenvalue delta far below 1e-3 ||T|| from it (one
+    cluster for dstein's Gram-Schmidt) and a large block or entry (found by
+    hypothesis). Every vector must be an eigenvector, not just an
+    orthonormal basis of the cluster's space:
+    residual <= 10 n eps ||T||, orthogonality <= 10 n eps."""
+    d, e = _split_cluster(n, pos, delta, big_block)
+    w, v = tn.eigh_tridiagonal(d, e)
+    assert_eigenvalues(w, ref_eigh(d, e, eigvals_only=True), d, e, np.float64)
+    assert_eigenvectors(d, e, w, v, np.float64)
+    wk, vk = tn.kth_eigenpair(d, e, np.arange(n))
+    assert_eigenvectors(d, e, wk[None], vk.T[None], np.float64, c_orth=np.inf)
+
+
+def test_tiny_diagonal_entry_in_block():
+    """A diagonal entry near 1e-160 at the start of a block (found by
+    hypothesis): LAPACK's QR path (dsterf, behind scipy's default driver and
+    numpy.linalg.eigvalsh) returns 2.30762 for the top eigenvalue, bisection
+    (dstebz) and 50-digit arithmetic give 2.3072503713482153. The eigenvalue
+    bound is against dstebz; the top eigenvalue against the 50-digit value."""
+    d = np.zeros(11)
+    d[4] = 2.45505489e-161
+    e = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2.11990198e-161])
+    w, v = tn.eigh_tridiagonal(d, e)
+    assert_eigenvalues(w, ref_eigh(d, e, eigvals_only=True), d, e, np.float64)
+    assert abs(w[-1] - 2.3072503713482153486) <= C_EIG * 11 * np.finfo(float).eps * 3
+    assert_eigenvectors(d, e, w, v, np.float64)

@@ -1,0 +1,134 @@
+"""Parallel vs serial kernels, and calls from several Python threads.
+
+The serial twins run the same kernel bodies with ``prange`` as ``range``
+(tridiag_numba._jit), and every eigenvalue request is computed
+independently, so results must be bitwise identical -- any difference
+means that work items interfere (shared scratch, lane coupling, races).
+Concurrent calls from a thread pool must give the main thread's results
+(numba's ``workqueue`` layer aborts the process when two threads launch
+parallel kernels at once; the API must fall back to the serial twins).
+"""
+
+import concurrent.futures
+import threading
+
+import numpy as np
+import pytest
+
+import tridiag_numba as tn
+from conftest import assert_eigenvalues, assert_eigenvectors, ref_eigh
+from tridiag_numba._api import serial_kernels
+from tridiag_numba.matrices import glued_wilkinson, random_batch
+
+
+def _calls(d, e):
+    """Every public entry point (batches of >= 128 matrices of order >= 30
+    are large enough for the API to pick the parallel drivers)."""
+    n = d.shape[-1]
+    k = np.arange(d.shape[0]) % n
+    return {
+        "eigvalsh": tn.eigvalsh_tridiagonal(d, e),
+        "eigh": tn.eigh_tridiagonal(d, e),
+        "eigh_i": tn.eigh_tridiagonal(d, e, select="i", select_range=(n // 4, n // 2)),
+        "eigh_v": tn.eigh_tridiagonal(d, e, select="v", select_range=(-0.5, 1.5)),
+        "kth_eigenvalue": tn.kth_eigenvalue(d, e, k),
+        "kth_eigenpair": tn.kth_eigenpair(d, e, -1 - k),
+    }
+
+
+def _assert_identical(a, b, what):
+    for key in a:
+        x = a[key] if isinstance(a[key], tuple) else (a[key],)
+        y = b[key] if isinstance(b[key], tuple) else (b[key],)
+        for xi, yi in zip(x, y):
+            np.testing.assert_array_equal(xi, yi, err_msg=f"{what}: {key}")
+
+
+@pytest.fixture
+def parallel_calls(monkeypatch):
+    """Record which ``*_parallel`` kernels of tridiag_numba._kernels run, so
+    the comparison below cannot silently compare serial with serial."""
+    import tridiag_numba._kernels as kernels
+
+    called = []
+    for name in dir(kernels):
+        fn = getattr(kernels, name)
+        if name.endswith("_parallel") and callable(fn):
+            def spy(*args, _fn=fn, _name=name):
+                called.append(_name)
+                return _fn(*args)
+
+            monkeypatch.setattr(kernels, name, spy)
+    return called
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_parallel_equals_serial(dtype, parallel_calls):
+    """Parallel and serial drivers give bitwise identical results; the
+    parallel results are also correct (eigenvalue/residual bounds)."""
+    d, e = random_batch((160,), 40, dtype=dtype, seed=42)
+    gd, ge = glued_wilkinson(2, glue=1e-10)  # clusters too (n = 42)
+    d[3, :] = gd[:40]
+    e[3, :] = ge[:39]
+    par = _calls(d, e)
+    assert parallel_calls, "no parallel kernel ran on a batch of 160 matrices"
+    ran_parallel = set(parallel_calls)
+    parallel_calls.clear()
+    with serial_kernels():
+        ser = _calls(d, e)
+    assert not parallel_calls, f"parallel kernels ran inside serial_kernels(): {parallel_calls}"
+    assert len(ran_parallel) >= 2, f"only {ran_parallel} ran in parallel"
+    _assert_identical(par, ser, "parallel vs serial")
+    w, v = par["eigh"]
+    assert_eigenvalues(w, ref_eigh(d, e, eigvals_only=True), d, e, dtype)
+    assert_eigenvectors(d, e, w, v, dtype)
+
+
+def test_serial_kernels_is_thread_local_and_restores():
+    """serial_kernels() affects only the calling thread and is re-entrant."""
+    d, e = random_batch((64,), 20, seed=1)
+    want = tn.kth_eigenvalue(d, e, 3)
+    with serial_kernels():
+        with serial_kernels():
+            pass
+        inner = tn.kth_eigenvalue(d, e, 3)
+    np.testing.assert_array_equal(inner, want)
+    np.testing.assert_array_equal(tn.kth_eigenvalue(d, e, 3), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_thread_pool_matches_main_thread(dtype):
+    """4 Python threads call every entry point at once (each on its own
+    batch, several rounds, behind a barrier so the calls overlap): each
+    result is identical to the main thread's result on the same input."""
+    inputs = [random_batch((128,), 33, dtype=dtype, seed=100 + i) for i in range(4)]
+    want = [_calls(d, e) for d, e in inputs]
+    barrier = threading.Barrier(4)
+
+    def work(i):
+        barrier.wait()
+        return [_calls(*inputs[i]) for _ in range(3)]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, range(4)))
+    for i, rounds in enumerate(results):
+        for r, got in enumerate(rounds):
+            _assert_identical(want[i], got, f"thread {i}, round {r}")
+
+
+def test_thread_pool_inside_serial_context_and_main_parallel():
+    """A worker thread inside serial_kernels() while the main thread runs the
+    parallel drivers at the same time: both get the reference answers."""
+    d, e = random_batch((160,), 30, seed=7)
+    want = _calls(d, e)
+
+    def worker():
+        with serial_kernels():
+            return [_calls(d, e) for _ in range(2)]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        fut = pool.submit(worker)
+        mains = [_calls(d, e) for _ in range(2)]
+        others = fut.result()
+    for got in mains + others:
+        _assert_identical(want, got, "concurrent serial/parallel")
