@@ -4,6 +4,7 @@ Kernels in ``_kernels.py`` never raise; every check on user input and every
 translation of a kernel ``info`` code into an exception happens here.
 """
 
+import math
 import operator
 import threading
 from contextlib import contextmanager
@@ -95,12 +96,20 @@ def _as_real_array(x, name):
     raise TypeError(f"{name} must be a real array of float32/float64 or integers; got dtype {a.dtype}")
 
 
-def _check_finite(a, name):
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} must contain only finite values (found NaN or inf); pass check_finite=False to get NaN results for those matrices instead")
+def _raise_nonfinite(d2, e2):
+    """Raise the ValueError of ``check_finite=True``, naming the argument.
+
+    The kernels detect non-finite matrices themselves (info < 0) while they
+    scale them, so the common, finite case costs no extra pass over the data.
+    """
+    name = "d" if not np.isfinite(d2).all() else "e"
+    raise ValueError(
+        f"{name} must contain only finite values (found NaN or inf); "
+        "pass check_finite=False to get NaN results for those matrices instead"
+    )
 
 
-def _prepare(d, e, check_finite, extra_batch=()):
+def _prepare(d, e, extra_batch=()):
     """Validate ``d``/``e``; return (d2, e2, batch_shape, n, dtype).
 
     d2 is (B, n) and e2 (B, n-1), C-contiguous, writeable, of one float dtype,
@@ -115,25 +124,35 @@ def _prepare(d, e, check_finite, extra_batch=()):
         raise ValueError(f"d must have shape (..., n) with n >= 1; got shape {d.shape} (n = 0)")
     if e.ndim < 1 or e.shape[-1] != n - 1:
         raise ValueError(f"e must have shape (..., n-1) = (..., {n - 1}) to match d of shape {d.shape}; got e of shape {e.shape}")
-    try:
-        batch = np.broadcast_shapes(d.shape[:-1], e.shape[:-1], tuple(extra_batch))
-    except ValueError:
-        raise ValueError(
-            f"batch shapes do not broadcast: d {d.shape[:-1]} (from shape {d.shape}), e {e.shape[:-1]} (from shape {e.shape})"
-            + (f", k {tuple(extra_batch)}" if len(extra_batch) else "")
-        ) from None
-    if check_finite:
-        _check_finite(d, "d")
-        _check_finite(e, "e")
-    dtype = np.result_type(d.dtype, e.dtype)
-    nb = int(np.prod(batch, dtype=np.int64))
-    if d.shape[:-1] != batch:
-        d = np.broadcast_to(d, batch + (n,))
-    if e.shape[:-1] != batch:
-        e = np.broadcast_to(e, batch + (n - 1,))
+    batch = d.shape[:-1]
+    if e.shape[:-1] != batch or (extra_batch and tuple(extra_batch) != batch):
+        try:
+            batch = np.broadcast_shapes(d.shape[:-1], e.shape[:-1], tuple(extra_batch))
+        except ValueError:
+            raise ValueError(
+                f"batch shapes do not broadcast: d {d.shape[:-1]} (from shape {d.shape}), e {e.shape[:-1]} (from shape {e.shape})"
+                + (f", k {tuple(extra_batch)}" if len(extra_batch) else "")
+            ) from None
+        if d.shape[:-1] != batch:
+            d = np.broadcast_to(d, batch + (n,))
+        if e.shape[:-1] != batch:
+            e = np.broadcast_to(e, batch + (n - 1,))
+    dtype = d.dtype if d.dtype == e.dtype else np.result_type(d.dtype, e.dtype)
+    nb = math.prod(batch)
     d2 = _contiguous(d, dtype).reshape(nb, n)
     e2 = _contiguous(e, dtype).reshape(nb, n - 1)
     return d2, e2, batch, n, dtype
+
+
+def _prepare_k(d, e, k):
+    """_prepare plus k: k becomes an int, or an int64 array over the batch."""
+    if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+        d2, e2, batch, n, dtype = _prepare(d, e)
+        return d2, e2, batch, n, _normalise_k(k, n), dtype
+    kk = np.asarray(k)
+    d2, e2, batch, n, dtype = _prepare(d, e, extra_batch=kk.shape)
+    kk = np.ascontiguousarray(np.broadcast_to(_normalise_k(kk, n), batch)).reshape(-1)
+    return d2, e2, batch, n, kk, dtype
 
 
 def _contiguous(a, dtype):
@@ -154,7 +173,11 @@ def _check_tol(tol):
 
 
 def _normalise_k(k, n):
-    """Integer array of k in [0, n) from k in [-n, n)."""
+    """k in [0, n) from k in [-n, n): a Python int, or an int64 array."""
+    if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+        if not -n <= k < n:
+            raise ValueError(f"k must satisfy -n <= k < n for n = {n}; got k = {k}")
+        return int(k) % n
     k = np.asarray(k)
     if k.dtype.kind not in "iu":
         raise TypeError(f"k must be an integer or an integer array; got dtype {k.dtype}")
@@ -165,13 +188,17 @@ def _normalise_k(k, n):
     return np.where(k < 0, k + n, k).astype(np.int64)
 
 
+_CONSTS = {np.dtype(t): (float(np.finfo(t).eps), float(np.finfo(t).tiny)) for t in (np.float32, np.float64)}
+
+
 def _consts(dtype):
-    fi = np.finfo(dtype)
-    return float(fi.eps), float(fi.tiny)
+    return _CONSTS[np.dtype(dtype)]
 
 
 def _raise_info(info, batch, what):
     """Translate kernel info codes into LinAlgError naming the batch index."""
+    if not info.any():
+        return
     bad = np.flatnonzero(info > 0)
     if bad.size:
         idx = np.unravel_index(bad[0], batch) if batch else ()
@@ -187,22 +214,22 @@ def _raise_info(info, batch, what):
 def _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype):
     """Kernel call: eigenvalue lane_k[j] of matrix lane_b[j].
 
-    Returns (ws, wexp, info): the eigenvalue is ``ldexp(ws, wexp)``, ``ws``
-    that of the matrix scaled by ``2**-wexp``.
+    Returns (w, ws, info): ``ws`` are the eigenvalues of the matrices scaled by
+    the power of two the kernels use (input of the eigenvector kernel).
     """
     m = lane_b.shape[0]
+    w = np.empty(m, dtype)
     ws = np.empty(m, dtype)
-    wexp = np.zeros(m, np.int32)
     info = np.zeros(m, np.int32)
     if m == 0:
-        return ws, wexp, info
+        return w, ws, info
     eps, tiny = _consts(dtype)
     # One block of lanes runs on one thread anyway.
     if m <= K.LANES or _use_serial(m * d2.shape[1]):
-        K.kth_eigenvalues_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, m, ws, wexp, info)
+        K.kth_eigenvalues_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, m, w, ws, info)
     else:
-        K.kth_eigenvalues_parallel(d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), ws, wexp, info)
-    return ws, wexp, info
+        K.kth_eigenvalues_parallel(d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), w, ws, info)
+    return w, ws, info
 
 
 def _eigenvectors(d2, e2, ws, kidx, mcount, dtype):
@@ -221,31 +248,48 @@ def _eigenvectors(d2, e2, ws, kidx, mcount, dtype):
     return v, info
 
 
-def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, mcount=None, kidx=None):
-    """Eigenvalues (and vectors) for lanes laid out as (B, m)."""
-    nb = d2.shape[0]
-    if d2.shape[1] == 1:
+def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mcount=None):
+    """Eigenvalues (and vectors) for lanes laid out as (B, m).
+
+    ``lane_k`` is an int (one index for every matrix, m = 1) or an int64
+    array (B, m).  Returns (w (B, m), v (B, n, m) or None, nonfinite (B,) or
+    None when every matrix was finite).
+    """
+    nb, n = d2.shape
+    if n == 1:
         # 1x1: exact, and no kernel call.
-        w = np.repeat(d2, m, axis=1)
         nonfinite = ~np.isfinite(d2[:, 0])
+        if check_finite and nonfinite.any():
+            _raise_nonfinite(d2, e2)
+        w = np.repeat(d2, m, axis=1)
         v = np.ones((nb, 1, m), dtype) if want_vectors else None
         return w, v, nonfinite
-    lane_b = np.repeat(np.arange(nb, dtype=np.int64), m)
-    ws, wexp, info = _eigenvalues(d2, e2, lane_b, lane_k.reshape(-1), tol, dtype)
+    if m == 1:
+        lane_b = np.arange(nb, dtype=np.int64)
+    else:
+        lane_b = np.repeat(np.arange(nb, dtype=np.int64), m)
+    if isinstance(lane_k, int):
+        lane_k = np.full(nb * m, lane_k, np.int64)
+    w, ws, info = _eigenvalues(d2, e2, lane_b, lane_k.reshape(-1), tol, dtype)
+    w = w.reshape(nb, m)
     ws = ws.reshape(nb, m)
-    info = info.reshape(nb, m)
-    _raise_info(info.max(axis=1, initial=0), batch, "eigenvalue bisection")
-    if m > 1:
+    nonfinite = None
+    if info.any():
+        info = info.reshape(nb, m)
+        nonfinite = (info < 0).any(axis=1)
+        if check_finite and nonfinite.any():
+            _raise_nonfinite(d2, e2)
+        _raise_info(info.max(axis=1), batch, "eigenvalue bisection")
+    if m > 1 and (ws[:, 1:] < ws[:, :-1]).any():
         # Each eigenvalue is computed independently; inside a cluster they can
-        # come out one rounding apart in the wrong order.  One exponent per
-        # matrix, so sorting the scaled values sorts the eigenvalues.
-        ws.sort(axis=1)
-    w = np.ldexp(ws, wexp.reshape(nb, m)).astype(dtype, copy=False)
-    nonfinite = (info < 0).any(axis=1)
+        # come out one rounding apart in the wrong order.  One scale factor
+        # per matrix, so the scaled values order the eigenvalues too.
+        order = np.argsort(ws, axis=1, kind="stable")
+        ws = np.take_along_axis(ws, order, axis=1)
+        w = np.take_along_axis(w, order, axis=1)
     if not want_vectors:
         return w, None, nonfinite
-    if kidx is None:
-        kidx = np.ascontiguousarray(lane_k.reshape(nb, m))
+    kidx = lane_k.reshape(nb, m)
     if mcount is None:
         mcount = np.full(nb, m, np.int64)
     v, vinfo = _eigenvectors(d2, e2, ws, kidx, mcount, dtype)
@@ -254,7 +298,7 @@ def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, mcount=None, kidx
 
 
 def _mark_nonfinite(nonfinite, *arrays):
-    if nonfinite.any():
+    if nonfinite is not None and nonfinite.any():
         for a in arrays:
             if a is not None:
                 a[nonfinite] = np.nan
@@ -323,12 +367,10 @@ def kth_eigenvalue(d, e, k, *, check_finite=True, tol=0.0):
     True
     """
     tol = _check_tol(tol)
-    kk = np.asarray(k)
-    d2, e2, batch, n, dtype = _prepare(d, e, check_finite, extra_batch=kk.shape)
-    kk = np.broadcast_to(_normalise_k(kk, n), batch).reshape(-1)
-    w, _, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, want_vectors=False)
+    d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
+    w, _, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, False, check_finite)
     w = w.reshape(batch)
-    _mark_nonfinite(nonfinite.reshape(batch), w)
+    _mark_nonfinite(nonfinite, w.reshape(-1))
     return w
 
 
@@ -386,17 +428,13 @@ def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):
     array([0.5     , 0.707107, 0.5     ])
     """
     tol = _check_tol(tol)
-    kk = np.asarray(k)
-    d2, e2, batch, n, dtype = _prepare(d, e, check_finite, extra_batch=kk.shape)
-    kk = np.broadcast_to(_normalise_k(kk, n), batch).reshape(-1)
-    w, v, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, want_vectors=True)
-    w = w.reshape(batch)
-    v = v.reshape(batch + (n,))
-    _mark_nonfinite(nonfinite.reshape(batch), w, v)
-    return w, v
+    d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
+    w, v, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, True, check_finite)
+    _mark_nonfinite(nonfinite, w.reshape(-1), v.reshape(-1, n))
+    return w.reshape(batch), v.reshape(batch + (n,))
 
 
-def _parse_select(select, select_range, n, d2, e2, dtype):
+def _parse_select(select, select_range, n, d2, e2, check_finite):
     """Return ('a'|'i'|'v', il, iu) with il/iu (B,) int64 arrays (iu exclusive)."""
     try:
         sel = _SELECT.get(select.lower() if isinstance(select, str) else operator.index(select))
@@ -431,6 +469,8 @@ def _parse_select(select, select_range, n, d2, e2, dtype):
         fn(d2, e2, vl, vu, float(np.finfo(np.float64).tiny), il, iu)
     # Non-finite matrices (count -1): no eigenvalues; their rows become NaN.
     bad = il < 0
+    if check_finite and bad.any():
+        _raise_nonfinite(d2, e2)
     il[bad] = 0
     iu[bad] = 0
     return sel, il, iu
@@ -528,8 +568,8 @@ def eigh_tridiagonal(
     """
     _check_driver(lapack_driver)
     tol = _check_tol(tol)
-    d2, e2, batch, n, dtype = _prepare(d, e, check_finite)
-    sel, il, iu = _parse_select(select, select_range, n, d2, e2, dtype)
+    d2, e2, batch, n, dtype = _prepare(d, e)
+    sel, il, iu = _parse_select(select, select_range, n, d2, e2, check_finite)
     counts = iu - il
     if sel == "v":
         m = int(counts.max(initial=0))
@@ -541,16 +581,14 @@ def eigh_tridiagonal(
     j = np.arange(m, dtype=np.int64)
     lane_k = il[:, None] + np.minimum(j[None, :], np.maximum(counts[:, None] - 1, 0))
     lane_k = np.ascontiguousarray(np.minimum(lane_k, n - 1))
-    w, v, nonfinite = _solve(
-        d2, e2, batch, lane_k, m, tol, dtype, want_vectors=not eigvals_only, mcount=counts.copy(), kidx=lane_k
-    )
+    w, v, nonfinite = _solve(d2, e2, batch, lane_k, m, tol, dtype, not eigvals_only, check_finite, mcount=counts)
     if sel == "v":
         pad = j[None, :] >= counts[:, None]
         w[pad] = np.nan
         if v is not None:
             v[np.broadcast_to(pad[:, None, :], v.shape)] = np.nan
+    _mark_nonfinite(nonfinite, w, v)
     w = w.reshape(batch + (m,))
-    _mark_nonfinite(nonfinite.reshape(batch), w, v.reshape(batch + (n, m)) if v is not None else None)
     if eigvals_only:
         return w
     return w, v.reshape(batch + (n, m))

@@ -183,7 +183,7 @@ def _load_lane(d, e, b, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, 
 
 
 @kernel_inner
-def _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, wexp, info,
+def _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
                db, e2b, x, lo, hi, atol, clo, chi, job, expo, budget, nlag, nint, dxp):
     """Load the next job with work to do into slot ``l``; return the new
     ``nxt_job``.  Trivial jobs (zero or non-finite matrices) finish on the
@@ -202,13 +202,13 @@ def _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, wexp, in
             dxp[l] = np.inf
             return nxt_job
         w[j] = np.nan if status == 3 else 0.0
-        wexp[j] = 0
+        ws[j] = w[j]
         info[j] = INFO_NONFINITE if status == 3 else INFO_OK
     return nxt_job
 
 
 @kernel_inner
-def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, wexp, info):
+def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info):
     """Eigenvalue ``lane_k[j]`` of matrix ``lane_b[j]`` for jobs start..stop.
 
     The block runs LANES slots side by side; a slot whose eigenvalue has
@@ -254,7 +254,7 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, wexp,
 
     nxt_job = start
     for l in range(L):
-        nxt_job = _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, wexp, info,
+        nxt_job = _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
                              db, e2b, x, lo, hi, atol, clo, chi, job, expo, budget, nlag, nint, dxp)
     running = 0
     for l in range(L):
@@ -281,13 +281,12 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, wexp,
             budget[l] -= 1
             finished = hil - lol <= thr
             if finished or budget[l] < 0:
-                # Scaled value and exponent: the caller unscales, and the
-                # eigenvector kernel takes the scaled value at full precision
-                # (unscaled subnormal eigenvalues have lost bits).
-                w[j] = half * (lol + hil)
-                wexp[j] = expo[l]
+                # The eigenvector kernel takes the scaled value: unscaled
+                # subnormal eigenvalues have lost bits.
+                ws[j] = half * (lol + hil)
+                w[j] = math.ldexp(float(ws[j]), expo[l])
                 info[j] = INFO_OK if finished else INFO_NO_CONVERGENCE
-                nxt_job = _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, wexp, info,
+                nxt_job = _fill_slot(d, e, lane_b, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
                                      db, e2b, x, lo, hi, atol, clo, chi, job, expo, budget, nlag, nint, dxp)
                 if job[l] < 0:
                     running -= 1
@@ -337,12 +336,12 @@ def chunk_size(M):
 
 
 @kernel_parallel
-def kth_eigenvalues_parallel(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, wexp, info):
+def kth_eigenvalues_parallel(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, ws, info):
     """Eigenvalue ``lane_k[j]`` of matrix ``lane_b[j]`` into ``w[j]``.
 
     d (B, n), e (B, n-1), lane_b/lane_k (M,) int64 with 0 <= lane_k < n;
-    outputs w (M,), wexp (M,) int32 and info (M,) int32: the eigenvalue is
-    ``ldexp(w[j], wexp[j])`` (w of the matrix scaled by ``2**-wexp``).  Chunks of ``chunk`` jobs run in
+    outputs w (M,), ws (M,) and info (M,) int32: ``w`` the eigenvalues, ``ws``
+    those of the matrices scaled by :func:`_scale_exponent`'s power of two.  Chunks of ``chunk`` jobs run in
     parallel, each through one block of LANES slots.
     """
     M = lane_b.shape[0]
@@ -350,18 +349,18 @@ def kth_eigenvalues_parallel(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, 
     for c in prange(nchunks):
         start = c * chunk
         stop = min(start + chunk, M)
-        _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, wexp, info)
+        _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info)
 
 
 @kernel_serial
-def kth_eigenvalues_serial(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, wexp, info):
+def kth_eigenvalues_serial(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, ws, info):
     """Serial twin of :func:`kth_eigenvalues_parallel`."""
     M = lane_b.shape[0]
     nchunks = (M + chunk - 1) // chunk
     for c in range(nchunks):
         start = c * chunk
         stop = min(start + chunk, M)
-        _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, wexp, info)
+        _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info)
 
 
 @kernel_inner
