@@ -330,9 +330,13 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
 
 
 def chunk_size(M):
-    """Jobs per parallel chunk: about 4 chunks per thread for load balance,
-    and at least one block's worth of slots."""
-    return max(LANES, -(-M // (4 * numba.get_num_threads())))
+    """Jobs per parallel chunk.
+
+    About 4 chunks per thread for load balance on big batches; a small batch
+    is split evenly over the threads (50 jobs on 2 threads: 25 + 25, not
+    32 + 18, since a block costs as much as its slowest slot)."""
+    nt = numba.get_num_threads()
+    return max(-(-M // (4 * nt)), min(LANES, -(-M // nt)))
 
 
 @kernel_parallel
