@@ -10,7 +10,10 @@ The only part of the project that imports torch.  Public API:
 
 Kernels run as ``torch.library`` custom ops ``tridiag_numba::kth_eigvalsh``,
 ``tridiag_numba::kth_eigh`` and ``tridiag_numba::pinv_solve`` (CPU; float32/float64),
-so ``torch.compile(fullgraph=True)``, ``torch.func`` and double backward work.
+so ``torch.compile(fullgraph=True)``, ``torch.func`` and double backward work.  In plain
+eager mode (nothing compiling, no ``torch.func`` transform, no dispatch/torch-function mode,
+plain tensors) the same kernels are called directly, skipping the custom-op and
+``autograd.Function.apply`` dispatch overhead; results and gradients are identical.
 ``examples/train_spectral.py`` trains a :class:`TridiagSpectral` on a toy problem.
 
 Performance note: torch's OpenMP pool and numba's parallel kernels busy-wait for

@@ -41,7 +41,7 @@ provided: they raise.
 import torch
 import torch.nn.functional as F
 
-from torch_bridge._ops import kth_eigh_op, pinv_solve_op
+from torch_bridge._ops import kth_eigh_impl, kth_eigh_op, pinv_solve_impl, pinv_solve_op, plain_eager
 
 __all__ = ["TridiagEighFunction", "TridiagPinvSolveFunction"]
 
@@ -81,6 +81,8 @@ class _PinvSolveNoJvp(torch.autograd.Function):
 
     @staticmethod
     def forward(d, e, w, v, b, broadening):
+        if plain_eager(d, e, w, v, b):
+            return pinv_solve_impl(d, e, w, v, b, broadening)
         return pinv_solve_op(d, e, w, v, b, broadening)
 
     @staticmethod
@@ -103,7 +105,7 @@ class _PinvSolveNoJvp(torch.autograd.Function):
     def backward(ctx, gu):
         d, e, w, v, b, u = ctx.saved_tensors
         _PinvSolveNoJvp._check_broadening(ctx, any(ctx.needs_input_grad[:4]))
-        z = _pinv_solve_function().apply(d, e, w, v, gu, ctx.broadening)
+        z = apply_pinv_solve(d, e, w, v, gu, ctx.broadening)
         gd, ge = _sym_outer_tridiag(z, u)
         gw = _dot(z, u)
         gv = -_dot(v, b)[..., None] * z - _dot(gu, v)[..., None] * u
@@ -145,6 +147,11 @@ class _EighNoJvp(torch.autograd.Function):
 
     @staticmethod
     def forward(d, e, k, backend, broadening):
+        # ``k``: an int64 tensor of the batch shape, or (eager fast path only) an int.
+        if plain_eager(d, e, k) if isinstance(k, torch.Tensor) else plain_eager(d, e):
+            return kth_eigh_impl(d, e, k, backend)
+        if not isinstance(k, torch.Tensor):
+            k = torch.full(d.shape[:-1], k, dtype=torch.int64)
         return kth_eigh_op(d, e, k, backend)
 
     @staticmethod
@@ -162,10 +169,13 @@ class _EighNoJvp(torch.autograd.Function):
         d, e, w, v = ctx.saved_tensors
         gd = ge = None
         if gw is not None:
-            a, c = _sym_outer_tridiag(v, v)
-            gd, ge = gw[..., None] * a, gw[..., None] * c
+            # gd_i = gw v_i^2, ge_i = 2 gw v_i v_{i+1}, in few elementwise ops
+            gwv = gw.unsqueeze(-1) * v
+            gd = gwv * v
+            ge = gwv[..., :-1] * v[..., 1:]
+            ge = ge + ge
         if gv is not None:
-            u = _pinv_solve_function().apply(d, e, w, v, gv, ctx.broadening)
+            u = apply_pinv_solve(d, e, w, v, gv, ctx.broadening)
             a, c = _sym_outer_tridiag(u, v)
             gd, ge = _add(gd, -a), _add(ge, -c)
         if gd is None:
@@ -191,6 +201,35 @@ class TridiagEighFunction(_EighNoJvp):
 def _pinv_solve_function():
     """The Function to use: dynamo (torch 2.13) cannot trace Functions that define ``jvp``."""
     return _PinvSolveNoJvp if torch.compiler.is_compiling() else TridiagPinvSolveFunction
+
+
+# ``torch.autograd.Function.apply`` binds its arguments with ``inspect.signature`` on every
+# call (tens of microseconds); in plain eager mode (no torch.func transform, nothing
+# compiling or tracing) it then just calls the C implementation, which we call directly.
+def _c_apply(cls):
+    return super(torch.autograd.Function, cls).apply
+
+
+_C_APPLY_EIGH = _c_apply(TridiagEighFunction)
+_C_APPLY_PINV = _c_apply(TridiagPinvSolveFunction)
+
+
+def apply_eigh(d, e, k, backend, broadening, eager=None):
+    """``TridiagEighFunction.apply`` (``_EighNoJvp`` under compile), cheap in plain eager mode.
+
+    ``eager``: the caller's ``plain_eager(d, e)``, if known.  ``k`` may be an int only
+    where that holds.
+    """
+    if plain_eager(d, e) if eager is None else eager:
+        return _C_APPLY_EIGH(d, e, k, backend, broadening)
+    return eigh_function().apply(d, e, k, backend, broadening)
+
+
+def apply_pinv_solve(d, e, w, v, b, broadening):
+    """``TridiagPinvSolveFunction.apply`` (no-jvp twin under compile), cheap in plain eager mode."""
+    if plain_eager(d, e, w, v, b):
+        return _C_APPLY_PINV(d, e, w, v, b, broadening)
+    return _pinv_solve_function().apply(d, e, w, v, b, broadening)
 
 
 def eigh_function():

@@ -7,21 +7,24 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 
-from torch_bridge._autograd import eigh_function
-from torch_bridge._ops import BACKENDS, kth_eigvalsh_op
+from torch_bridge._autograd import apply_eigh
+from torch_bridge._ops import BACKENDS, kth_eigvalsh_impl, kth_eigvalsh_op, plain_eager
 
 __all__ = ["tridiag_eigvalsh", "tridiag_eigh"]
+
+
+_FLOATS = (torch.float32, torch.float64)
 
 
 def _as_float_tensor(name, x):
     if not isinstance(x, Tensor):
         x = torch.as_tensor(x)
-    if x.device.type != "cpu":
+    if not x.is_cpu:
         raise ValueError(
             f"{name} is on device {x.device!s}; tridiag_numba's kernels run on the CPU only: "
             f"pass {name}.cpu() (and move the result back) explicitly"
         )
-    if x.dtype in (torch.float32, torch.float64):
+    if x.dtype in _FLOATS:
         return x
     if x.dtype == torch.bool or not (x.is_floating_point() or x.is_complex()):
         return x.to(torch.float64)  # integers/bool promote to float64, as in the numpy API
@@ -29,7 +32,12 @@ def _as_float_tensor(name, x):
 
 
 def _prepare(d, e, k, backend, broadening):
-    """Validate and broadcast to one batch shape; returns ``(d, e, k, several_k)``."""
+    """Validate and broadcast to one batch shape; returns ``(d, e, k, broadening)``.
+
+    ``k`` comes back as an int (a single int ``k``, left for the eager fast path to pass
+    straight to the numpy API; :func:`_k_tensor` makes the op's tensor) or as an int64
+    tensor of the batch shape.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {set(BACKENDS)}, got {backend!r}")
     broadening = float(broadening)
@@ -67,6 +75,8 @@ def _prepare(d, e, k, backend, broadening):
             raise TypeError(f"k must be an int, a sequence of ints or an integer tensor, got {type(k).__name__}") from None
         if not -n <= k < n:
             raise ValueError(f"k must be in [-n, n) = [{-n}, {n}), got {k}")
+        if d.shape[:-1] == e.shape[:-1]:
+            return d, e, k, broadening  # the common case, without broadcasting overhead
         k = torch.tensor(k, dtype=torch.int64)
 
     if several:
@@ -91,10 +101,19 @@ def _prepare(d, e, k, backend, broadening):
     return d, e, k, broadening
 
 
+def _k_tensor(k, d):
+    """``k`` as the ops take it: an int64 tensor of the batch shape of ``d``."""
+    if isinstance(k, Tensor):
+        return k
+    return torch.tensor(k, dtype=torch.int64).expand(d.shape[:-1])
+
+
 def _needs_autograd(d, e):
     """Whether an eigenvector is needed for derivatives (reverse or forward mode)."""
     if torch.is_grad_enabled() and (d.requires_grad or e.requires_grad):
         return True
+    if getattr(fwAD, "_current_level", 0) < 0:
+        return False  # no forward-AD level entered: no tangents exist
     return fwAD.unpack_dual(d).tangent is not None or fwAD.unpack_dual(e).tangent is not None
 
 
@@ -157,9 +176,14 @@ def tridiag_eigvalsh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
     torch.Size([2])
     """
     d, e, k, broadening = _prepare(d, e, k, backend, eigvec_broadening)
+    eager = plain_eager(d, e)  # plain eager mode: skip the custom-op dispatch
     if not _needs_autograd(d, e):
-        return kth_eigvalsh_op(d, e, k, backend)
-    w, _ = eigh_function().apply(d, e, k, backend, broadening)
+        if eager:
+            return kth_eigvalsh_impl(d, e, k, backend)
+        return kth_eigvalsh_op(d, e, _k_tensor(k, d), backend)
+    if not eager:
+        k = _k_tensor(k, d)
+    w, _ = apply_eigh(d, e, k, backend, broadening, eager)
     return w
 
 
@@ -224,4 +248,7 @@ def tridiag_eigh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
     torch.Size([2])
     """
     d, e, k, broadening = _prepare(d, e, k, backend, eigvec_broadening)
-    return eigh_function().apply(d, e, k, backend, broadening)
+    eager = plain_eager(d, e)
+    if not eager:
+        k = _k_tensor(k, d)
+    return apply_eigh(d, e, k, backend, broadening, eager)

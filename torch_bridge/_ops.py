@@ -18,9 +18,9 @@ the op alone fails under ``torch.func``, pytorch issue 179652).
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, _C
 
-__all__ = ["BACKENDS", "kth_eigvalsh_op", "kth_eigh_op", "pinv_solve_op"]
+__all__ = ["BACKENDS", "kth_eigvalsh_op", "kth_eigh_op", "pinv_solve_op", "plain_eager"]
 
 #: Accepted values of ``backend``.
 BACKENDS = ("numba", "scipy")
@@ -74,26 +74,70 @@ def _numpy_eigh_k(backend, d, e, k):
     return kth_eigenpair(d, e, k)
 
 
-def _to_numpy(x: Tensor) -> np.ndarray:
-    return x.detach().numpy()
+def _numpy_pinv_solve(d, e, w, v, b, broadening):
+    from tridiag_numba._pinv import pinv_solve
+
+    return pinv_solve(d, e, w, v, b, broadening=broadening)
 
 
 _NUMPY_DTYPE = {torch.float32: np.float32, torch.float64: np.float64}
 
 
-def _from_numpy(x, like: Tensor) -> Tensor:
-    # Fresh, C-contiguous, never aliasing an input (opcheck checks both).
-    return torch.from_numpy(np.array(x, dtype=_NUMPY_DTYPE[like.dtype], order="C", copy=True))
+def _from_numpy(x, dtype, *inputs) -> Tensor:
+    """Wrap a numpy result as a fresh, C-contiguous tensor of ``dtype`` never aliasing ``inputs``.
+
+    Zero-copy when the kernel returned a suitable array of its own (the usual case);
+    otherwise a copy (opcheck checks that outputs neither alias inputs nor each other).
+    """
+    want = _NUMPY_DTYPE[dtype]
+    if (
+        type(x) is np.ndarray
+        and x.dtype == want
+        and x.flags.c_contiguous
+        and x.flags.writeable
+        and not any(np.may_share_memory(x, a) for a in inputs)
+    ):
+        return torch.from_numpy(x)
+    return torch.from_numpy(np.array(x, dtype=want, order="C", copy=True))
+
+
+def _k_numpy(k):
+    return k.numpy() if isinstance(k, Tensor) else k
+
+
+# --------------------------------------------------------------------------- implementations
+# Plain functions on CPU tensors (``k``: an int or an int64 tensor broadcasting against
+# the batch).  The custom ops below call them; so does the eager fast path of
+# :mod:`torch_bridge._functional` / :mod:`torch_bridge._autograd`, which skips the
+# custom-op dispatch (tens of microseconds a call) when nothing traces or transforms.
+def kth_eigvalsh_impl(d: Tensor, e: Tensor, k, backend: str) -> Tensor:
+    if d.shape[:-1].numel() == 0:
+        return d.new_empty(d.shape[:-1])
+    dn, en = d.detach().numpy(), e.detach().numpy()
+    return _from_numpy(_numpy_eigvalsh_k(backend, dn, en, _k_numpy(k)), d.dtype, dn, en)
+
+
+def kth_eigh_impl(d: Tensor, e: Tensor, k, backend: str) -> tuple[Tensor, Tensor]:
+    if d.shape[:-1].numel() == 0:
+        return d.new_empty(d.shape[:-1]), d.new_empty(d.shape)
+    dn, en = d.detach().numpy(), e.detach().numpy()
+    w, v = _numpy_eigh_k(backend, dn, en, _k_numpy(k))
+    w = _from_numpy(w, d.dtype, dn, en)
+    return w, _from_numpy(v, d.dtype, dn, en, w.numpy())
+
+
+def pinv_solve_impl(d: Tensor, e: Tensor, w: Tensor, v: Tensor, b: Tensor, broadening: float) -> Tensor:
+    if d.shape[:-1].numel() == 0:
+        return torch.empty_like(b, memory_format=torch.contiguous_format)
+    arrays = tuple(x.detach().numpy() for x in (d, e, w, v, b))
+    return _from_numpy(_numpy_pinv_solve(*arrays, broadening), b.dtype, *arrays)
 
 
 # --------------------------------------------------------------------------- ops
 @torch.library.custom_op("tridiag_numba::kth_eigvalsh", mutates_args=())
 def kth_eigvalsh_op(d: Tensor, e: Tensor, k: Tensor, backend: str) -> Tensor:
     """k-th eigenvalue of each matrix: w (B,)."""
-    if d.shape[:-1].numel() == 0:
-        return d.new_empty(d.shape[:-1])
-    w = _numpy_eigvalsh_k(backend, _to_numpy(d), _to_numpy(e), _to_numpy(k))
-    return _from_numpy(w, d)
+    return kth_eigvalsh_impl(d, e, k, backend)
 
 
 @kth_eigvalsh_op.register_fake
@@ -104,10 +148,7 @@ def _(d, e, k, backend):
 @torch.library.custom_op("tridiag_numba::kth_eigh", mutates_args=())
 def kth_eigh_op(d: Tensor, e: Tensor, k: Tensor, backend: str) -> tuple[Tensor, Tensor]:
     """k-th eigenpair of each matrix: w (B,), v (B, n)."""
-    if d.shape[:-1].numel() == 0:
-        return d.new_empty(d.shape[:-1]), d.new_empty(d.shape)
-    w, v = _numpy_eigh_k(backend, _to_numpy(d), _to_numpy(e), _to_numpy(k))
-    return _from_numpy(w, d), _from_numpy(v, d)
+    return kth_eigh_impl(d, e, k, backend)
 
 
 @kth_eigh_op.register_fake
@@ -118,19 +159,36 @@ def _(d, e, k, backend):
 @torch.library.custom_op("tridiag_numba::pinv_solve", mutates_args=())
 def pinv_solve_op(d: Tensor, e: Tensor, w: Tensor, v: Tensor, b: Tensor, broadening: float) -> Tensor:
     """u = P (T - w I)^+ P b (broadened: P Re[(T - (w + i eta) I)^{-1}] P b): u (B, n)."""
-    from tridiag_numba._pinv import pinv_solve
-
-    if d.shape[:-1].numel() == 0:
-        return torch.empty_like(b, memory_format=torch.contiguous_format)
-    u = pinv_solve(
-        _to_numpy(d), _to_numpy(e), _to_numpy(w), _to_numpy(v), _to_numpy(b), broadening=broadening
-    )
-    return _from_numpy(u, b)
+    return pinv_solve_impl(d, e, w, v, b, broadening)
 
 
 @pinv_solve_op.register_fake
 def _(d, e, w, v, b, broadening):
     return torch.empty_like(b, memory_format=torch.contiguous_format)
+
+
+# --------------------------------------------------------------------------- eager fast path
+_is_wrapped = _C._functorch.is_functorch_wrapped_tensor
+
+
+def plain_eager(*tensors) -> bool:
+    """Whether the kernels may be called directly instead of through the custom ops.
+
+    True in plain eager mode: not compiling (checked first, so dynamo never traces the
+    rest), no ``torch.func`` transform active, no dispatch or torch-function mode
+    (fake tensors, ``make_fx``/export tracing, ...), and plain ``torch.Tensor`` inputs.
+    Then a direct call is exactly what the op would do, minus its dispatch overhead.
+    """
+    if torch.compiler.is_compiling():
+        return False
+    for x in tensors:
+        if type(x) is not Tensor or _is_wrapped(x):
+            return False
+    return not (
+        _C._are_functorch_transforms_active()
+        or _C._len_torch_dispatch_stack()
+        or _C._is_torch_function_mode_enabled()
+    )
 
 
 # --------------------------------------------------------------------------- vmap rules
