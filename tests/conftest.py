@@ -260,7 +260,7 @@ def assert_eigenvectors(d, e, w, v, dtype, c_res=C_RES, c_orth=C_ORTH,
     res = residuals(d, e, w, v)
     bound = (c_res * n * eps * tnorm(d, e) + n * tiny_of(dtype))[..., None]
     if np.any(res > bound):
-        ratio = np.max(res / (n * eps * np.maximum(tnorm(d, e), tiny_of(dtype))))[()]
+        ratio = np.max(res / (n * eps * np.maximum(tnorm(d, e), tiny_of(dtype)))[..., None])[()]
         raise AssertionError(
             f"residual ||Tv - wv|| / (n eps ||T||) = {ratio:.3g} > {c_res}"
         )
