@@ -333,13 +333,14 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
 
 
 def chunk_size(M):
-    """Jobs per parallel chunk.
+    """Jobs per parallel chunk: one chunk per thread.
 
-    About 4 chunks per thread for load balance on big batches; a small batch
-    is split evenly over the threads (50 jobs on 2 threads: 25 + 25, not
-    32 + 18, since a block costs as much as its slowest slot)."""
-    nt = numba.get_num_threads()
-    return max(-(-M // (4 * nt)), min(LANES, -(-M // nt)))
+    Slots refill from the chunk's queue, so only the last passes of a chunk
+    run with idle slots (the tail, ~5-10 passes waiting for the slowest
+    eigenvalues).  One chunk per thread pays that tail once per thread;
+    jobs cost about the same, so static balance is good.
+    """
+    return max(1, -(-M // numba.get_num_threads()))
 
 
 @kernel_parallel
