@@ -217,13 +217,14 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     converged loads the next job, so a block costs about the mean number of
     iterations per eigenvalue rather than the maximum.
 
-    Per slot: bisection on Sturm counts from widened Gershgorin bounds
-    (dstebz), switching to Laguerre's method once the bracket [lo, hi]
-    isolates the eigenvalue (count(hi) - count(lo) == 1).  Between two
-    consecutive roots Laguerre's two candidates lie on either side of ``x`` and
-    never jump over a root (Li & Zeng, SIAM J. Matrix Anal. Appl. 15, 1994), so
-    the candidate on the side the count points to stays inside the bracket; it
-    converges cubically.  When its step falls below the tolerance, the next
+    Per slot: bisection (with interpolation of the counting function) on
+    Sturm counts from widened Gershgorin bounds (dstebz), switching to
+    Laguerre's method once a shift ``x`` has exactly k or k + 1 eigenvalues
+    below it.  Between two consecutive roots Laguerre's two candidates lie on
+    either side of ``x`` and the iteration converges monotonically, never
+    jumping over a root (Li & Zeng, SIAM J. Matrix Anal. Appl. 15, 1994): from
+    count k + 1 the downward candidate converges to w_k, from count k the
+    upward one; it converges cubically.  When its step falls below the tolerance, the next
     shift is pushed just past the estimate so that a count closes the bracket
     from the other side.  Every iterate is a Sturm count, so the bracket
     always contains w and the dstebz stopping rule
@@ -295,7 +296,11 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
                 continue
             width = hil - lol
             nxt = lol + half * width
-            if chi[l] - clo[l] == 1 and nlag[l] < _MAX_LAGUERRE:
+            # Laguerre as soon as the shift has exactly k (or k + 1) eigenvalues
+            # below it: the root it then converges to, monotonically, is the
+            # nearest one above (below), i.e. w_k -- no need to isolate w_k
+            # from the far side of the bracket first.
+            if (cl == k or cl == k + 1) and nlag[l] < _MAX_LAGUERRE:
                 nlag[l] += 1
                 S1 = st[3, l]
                 H = (n - 1) * (n * st[4, l] - S1 * S1)
