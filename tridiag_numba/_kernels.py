@@ -323,6 +323,13 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
                     y = min(max(y, lol + half * thr), hil - half * thr)
                     if lol < y < hil:  # False for NaN (overflow near a pole)
                         nxt = y
+                else:
+                    # Crawling away from a neighbouring root, the steps about
+                    # double each time: jump ahead instead of bisecting a
+                    # bracket whose far end is still unresolved.
+                    y = xl + 2.0 * (y - xl)
+                    if lol < y < hil:
+                        nxt = y
             else:
                 # Isolating phase: interpolate the eigenvalue counting function
                 # (smooth inside the spectrum) to guess where count = k + 1/2;
