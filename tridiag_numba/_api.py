@@ -242,9 +242,15 @@ def _eigenvectors(d2, e2, ws, kidx, mcount, dtype):
     if nb == 0 or m == 0:
         return v, info
     eps, tiny = _consts(dtype)
-    # Inverse iteration is ~4 recurrences of length n per vector.
-    fn = K.eigenvectors_serial if nb == 1 or _use_serial(4 * nb * n * m) else K.eigenvectors_parallel
-    fn(d2, e2, np.ascontiguousarray(ws), kidx, mcount, eps, tiny, v, info)
+    ws = np.ascontiguousarray(ws)
+    serial = nb == 1 or _use_serial(4 * nb * n * m)
+    if m == 1 and (mcount == 1).all():
+        # One vector per matrix: no cluster to re-orthogonalise, so the
+        # matrices run side by side as SIMD lanes.
+        (K.eigenvector1_serial if serial or nb <= K.LANES else K.eigenvector1_parallel)(d2, e2, ws, kidx, eps, tiny, v, info)
+    else:
+        # Inverse iteration is ~4 recurrences of length n per vector.
+        (K.eigenvectors_serial if serial else K.eigenvectors_parallel)(d2, e2, ws, kidx, mcount, eps, tiny, v, info)
     return v, info
 
 

@@ -661,3 +661,182 @@ def eigenvectors_serial(d, e, w, kidx, mcount, eps, safemin, v, info):
     B = d.shape[0]
     for b in range(B):
         info[b] = _inverse_iteration(d, e, b, w[b], kidx[b], mcount[b], v[b], eps, safemin)
+
+
+@kernel_inner
+def _lane_solve(A, BU, D2, ML, PV, AINV, y, nl):
+    """Solve ``(T - w I) x = y`` for lanes 0..nl-1 from :func:`_eigvec_block`'s
+    lane-interleaved LU (dlagts' algorithm, branch-free across lanes)."""
+    n = A.shape[0]
+    for k in range(n - 1):
+        for l in range(nl):
+            yk = y[k, l]
+            yk1 = y[k + 1, l]
+            m = ML[k, l]
+            swap = PV[k, l] != 0.0
+            y[k, l] = yk1 if swap else yk
+            y[k + 1, l] = (yk - m * yk1) if swap else (yk1 - m * yk)
+    for l in range(nl):
+        y[n - 1, l] = y[n - 1, l] * AINV[n - 1, l]
+    if n >= 2:
+        for l in range(nl):
+            y[n - 2, l] = (y[n - 2, l] - BU[n - 2, l] * y[n - 1, l]) * AINV[n - 2, l]
+    for k in range(n - 3, -1, -1):
+        for l in range(nl):
+            y[k, l] = (y[k, l] - BU[k, l] * y[k + 1, l] - D2[k, l] * y[k + 2, l]) * AINV[k, l]
+
+
+@kernel_inner
+def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
+    """One eigenvector each for matrices start..stop (at most LANES), with
+    the matrices interleaved as SIMD lanes.
+
+    The same algorithm as :func:`_inverse_iteration` for an isolated
+    eigenvalue (LU of ``T - w I`` with partial pivoting, dlagtf; small pivots
+    perturbed to eps ||T||_1; a solve that passes dstein's growth test plus
+    one more), but the LU and the solves are serial chains of n steps, so
+    running LANES matrices side by side keeps the divider and FMA units busy.
+    Pivoting is a per-lane select.  Lanes whose first solve fails the growth
+    test, or whose solve overflows, are redone by :func:`_inverse_iteration`
+    (the full dstein loop).
+    """
+    n = d.shape[1]
+    L = stop - start
+    A = np.empty((n, L))
+    BU = np.empty((n, L))
+    D2 = np.empty((n, L))
+    ML = np.empty((n, L))
+    PV = np.empty((n, L))
+    AINV = np.empty((n, L))
+    C = np.empty((n, L))
+    y = np.empty((n, L))
+    col = np.empty(n)
+    onenrm = np.empty(L)
+    ok = np.ones(L, np.bool_)
+    for l in range(L):
+        b = start + l
+        ex, finite, is_zero = _scale_exponent(d, e, b)
+        if not finite:
+            ok[l] = False
+            ex = 0
+        ma, mb = _pow2_pair(ex)
+        lam = ws[b, 0] if finite else 0.0
+        rmax = 0.0
+        for i in range(n):
+            di = d[b, i] * ma * mb if finite else 0.0
+            ei = e[b, i] * ma * mb if (finite and i < n - 1) else 0.0
+            A[i, l] = di - lam
+            BU[i, l] = ei
+            C[i, l] = ei
+            rs = abs(di) + abs(ei) + (abs(C[i - 1, l]) if i > 0 else 0.0)
+            rmax = max(rmax, rs)
+        onenrm[l] = rmax if rmax > 0.0 else 1.0
+    # LU with partial pivoting, all lanes at once.
+    for k in range(n - 1):
+        for l in range(L):
+            ak = A[k, l]
+            ck = C[k, l]
+            bk = BU[k, l]
+            ak1 = A[k + 1, l]
+            bk1 = BU[k + 1, l]
+            swap = abs(ak) < abs(ck)
+            den = ck if swap else ak
+            num = ak if swap else ck
+            mult = num / den if num != 0.0 else 0.0
+            A[k, l] = den
+            BU[k, l] = ak1 if swap else bk
+            D2[k, l] = bk1 if swap else 0.0
+            A[k + 1, l] = (bk - mult * ak1) if swap else (ak1 - mult * bk)
+            BU[k + 1, l] = -mult * bk1 if swap else bk1
+            ML[k, l] = mult
+            PV[k, l] = 1.0 if swap else 0.0
+    for i in range(n):
+        for l in range(L):
+            # dlagts(job=-1): perturb small pivots to keep the solve finite.
+            tolpiv = eps * onenrm[l]
+            p = A[i, l]
+            if abs(p) < tolpiv:
+                p = tolpiv if p >= 0.0 else -tolpiv
+            A[i, l] = p
+            AINV[i, l] = 1.0 / p
+    prev_seed = -1
+    for l in range(L):
+        # Usually every matrix asks for the same k: generate each start
+        # vector once.
+        if kidx[start + l, 0] != prev_seed:
+            prev_seed = kidx[start + l, 0]
+            _start_vector(col, prev_seed)
+        for i in range(n):
+            y[i, l] = col[i]
+    dtpcrt = math.sqrt(0.1 / n)
+    # Row-wise loops (lanes innermost) keep every pass over y vectorised.
+    acc = np.empty(L)
+    for its in range(2):
+        for l in range(L):
+            acc[l] = 0.0
+        for i in range(n):
+            for l in range(L):
+                acc[l] += abs(y[i, l])
+        for l in range(L):
+            acc[l] = n * onenrm[l] * max(eps, abs(A[n - 1, l])) / acc[l] if acc[l] > 0.0 else 0.0
+        for i in range(n):
+            for l in range(L):
+                y[i, l] *= acc[l]
+        _lane_solve(A, BU, D2, ML, PV, AINV, y, L)
+        if its == 0:
+            for l in range(L):
+                acc[l] = 0.0
+            for i in range(n):
+                for l in range(L):
+                    acc[l] = max(acc[l], abs(y[i, l]))
+            for l in range(L):
+                if not acc[l] >= dtpcrt:  # also catches NaN from overflow
+                    ok[l] = False
+    amax = np.zeros(L)
+    jmax = np.zeros(L, np.int64)
+    for l in range(L):
+        acc[l] = 0.0
+    for i in range(n):
+        for l in range(L):
+            t = y[i, l]
+            acc[l] += t * t
+            if abs(t) > amax[l]:
+                amax[l] = abs(t)
+                jmax[l] = i
+    for l in range(L):
+        b = start + l
+        nrm2 = acc[l]
+        if not ok[l] or not (nrm2 > 0.0 and nrm2 - nrm2 == 0.0):
+            # Rare: a slow start or overflow (many tiny pivots, e.g. a split
+            # matrix with a repeated eigenvalue): the full dstein loop.
+            info[b] = _inverse_iteration(d, e, b, ws[b], kidx[b], 1, v[b], eps, safemin)
+            continue
+        # Sign: the entry of largest magnitude (the first on ties) positive.
+        scl = 1.0 / math.sqrt(nrm2)
+        if y[jmax[l], l] < 0.0:
+            scl = -scl
+        for i in range(n):
+            v[b, i, 0] = y[i, l] * scl
+        info[b] = INFO_OK
+
+
+@kernel_parallel
+def eigenvector1_parallel(d, e, ws, kidx, eps, safemin, v, info):
+    """One eigenvector per matrix (m = 1, no cluster to re-orthogonalise),
+    LANES matrices interleaved per block, blocks in parallel.  Same
+    arguments as :func:`eigenvectors_parallel` without ``mcount``."""
+    B = d.shape[0]
+    nblocks = (B + LANES - 1) // LANES
+    size = (B + nblocks - 1) // nblocks  # even blocks: 50 = 25 + 25, not 32 + 18
+    for blk in prange(nblocks):
+        _eigvec_block(d, e, ws, kidx, blk * size, min(blk * size + size, B), eps, safemin, v, info)
+
+
+@kernel_serial
+def eigenvector1_serial(d, e, ws, kidx, eps, safemin, v, info):
+    """Serial twin of :func:`eigenvector1_parallel`."""
+    B = d.shape[0]
+    nblocks = (B + LANES - 1) // LANES
+    size = (B + nblocks - 1) // nblocks  # even blocks: 50 = 25 + 25, not 32 + 18
+    for blk in range(nblocks):
+        _eigvec_block(d, e, ws, kidx, blk * size, min(blk * size + size, B), eps, safemin, v, info)
