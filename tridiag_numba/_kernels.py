@@ -51,20 +51,50 @@ def _scale_exponent(d, e, b):
     max|T| <= sqrt(overflow) * underflow**0.25, met for every input).
     """
     n = d.shape[1]
-    smax = 0.0
-    finite = True
-    for i in range(n):
-        x = d[b, i]
-        if not (x - x == 0):  # NaN or +-inf
-            finite = False
-        elif abs(x) > smax:
-            smax = abs(x)
-    for i in range(n - 1):
-        x = e[b, i]
-        if not (x - x == 0):
-            finite = False
-        elif abs(x) > smax:
-            smax = abs(x)
+    # Branch-free, with four independent maxima: the loop-carried compare is
+    # the bottleneck of this pass.  ``x - x`` is 0 for finite x and NaN for
+    # NaN/inf, so ``bad`` ends NaN exactly when an entry is not finite.
+    m0 = 0.0
+    m1 = 0.0
+    m2 = 0.0
+    m3 = 0.0
+    bad = 0.0
+    i = 0
+    while i + 4 <= n:
+        x0 = d[b, i]
+        x1 = d[b, i + 1]
+        x2 = d[b, i + 2]
+        x3 = d[b, i + 3]
+        bad += (x0 - x0) + (x1 - x1) + (x2 - x2) + (x3 - x3)
+        m0 = max(m0, abs(x0))
+        m1 = max(m1, abs(x1))
+        m2 = max(m2, abs(x2))
+        m3 = max(m3, abs(x3))
+        i += 4
+    while i < n:
+        x0 = d[b, i]
+        bad += x0 - x0
+        m0 = max(m0, abs(x0))
+        i += 1
+    i = 0
+    while i + 4 <= n - 1:
+        x0 = e[b, i]
+        x1 = e[b, i + 1]
+        x2 = e[b, i + 2]
+        x3 = e[b, i + 3]
+        bad += (x0 - x0) + (x1 - x1) + (x2 - x2) + (x3 - x3)
+        m0 = max(m0, abs(x0))
+        m1 = max(m1, abs(x1))
+        m2 = max(m2, abs(x2))
+        m3 = max(m3, abs(x3))
+        i += 4
+    while i < n - 1:
+        x0 = e[b, i]
+        bad += x0 - x0
+        m0 = max(m0, abs(x0))
+        i += 1
+    finite = bad == 0.0
+    smax = max(max(m0, m1), max(m2, m3))
     if smax == 0.0 or not finite:
         return 0, finite, smax == 0.0
     return math.frexp(float(smax))[1], True, False
@@ -131,7 +161,7 @@ def _sturm_pass(db, e2b, x, pivmin, st):
 
 @kernel_inner
 def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi):
-    """Scale matrix ``b`` into slot ``l`` of a block; set its Gershgorin bracket
+    """Scale matrix ``b`` (n >= 2) into slot ``l`` of a block; set its Gershgorin bracket
     and a first shift for eigenvalue ``k``.
 
     Returns (status, exponent, iteration budget): status 0 running,
@@ -154,17 +184,16 @@ def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, cl
     eprev = 0.0
     for i in range(n):
         di = T(d[b, i] * ma * mb)
-        enext = abs(T(e[b, i] * ma * mb)) if i < n - 1 else zero
+        enext = abs(T(e[b, min(i, n - 2)] * ma * mb))
+        enext = enext if i < n - 1 else zero
         db[i, l] = di
         e2 = T(eprev * eprev)
         # Flush e**2 below safemin: its effect on w is below eps*|T|, and
         # subnormal operands make divisions ~100x slower.
         e2b[i, l] = e2 if e2 >= safemin else zero
         rad = eprev + enext
-        if di - rad < gl:
-            gl = di - rad
-        if di + rad > gu:
-            gu = di + rad
+        gl = min(gl, di - rad)
+        gu = max(gu, di + rad)
         eprev = enext
     tnorm = max(abs(gl), abs(gu))
     widen = _FUDGE * tnorm * eps * n + _FUDGE * 2.0 * safemin
