@@ -42,6 +42,40 @@ _MAX_LAGUERRE = 20
 
 
 @kernel_inner
+def _absmax_and_bad(x):
+    """max|x_i| and a flag sum that is 0 for finite x and NaN otherwise.
+
+    Branch-free, with four independent maxima: the loop-carried compare is
+    the bottleneck of this pass.  ``x - x`` is 0 for finite x and NaN for
+    NaN/inf.
+    """
+    n = x.shape[0]
+    m0 = 0.0
+    m1 = 0.0
+    m2 = 0.0
+    m3 = 0.0
+    bad = 0.0
+    i = 0
+    while i + 4 <= n:
+        x0 = x[i]
+        x1 = x[i + 1]
+        x2 = x[i + 2]
+        x3 = x[i + 3]
+        bad += (x0 - x0) + (x1 - x1) + (x2 - x2) + (x3 - x3)
+        m0 = max(m0, abs(x0))
+        m1 = max(m1, abs(x1))
+        m2 = max(m2, abs(x2))
+        m3 = max(m3, abs(x3))
+        i += 4
+    while i < n:
+        x0 = x[i]
+        bad += x0 - x0
+        m0 = max(m0, abs(x0))
+        i += 1
+    return max(max(m0, m1), max(m2, m3)), bad
+
+
+@kernel_inner
 def _scale_exponent(d, e, b):
     """Binary exponent of max|T[b]| (0 for a zero matrix) and finiteness.
 
@@ -50,51 +84,10 @@ def _scale_exponent(d, e, b):
     anything that matters to underflow (dstebz's requirement that
     max|T| <= sqrt(overflow) * underflow**0.25, met for every input).
     """
-    n = d.shape[1]
-    # Branch-free, with four independent maxima: the loop-carried compare is
-    # the bottleneck of this pass.  ``x - x`` is 0 for finite x and NaN for
-    # NaN/inf, so ``bad`` ends NaN exactly when an entry is not finite.
-    m0 = 0.0
-    m1 = 0.0
-    m2 = 0.0
-    m3 = 0.0
-    bad = 0.0
-    i = 0
-    while i + 4 <= n:
-        x0 = d[b, i]
-        x1 = d[b, i + 1]
-        x2 = d[b, i + 2]
-        x3 = d[b, i + 3]
-        bad += (x0 - x0) + (x1 - x1) + (x2 - x2) + (x3 - x3)
-        m0 = max(m0, abs(x0))
-        m1 = max(m1, abs(x1))
-        m2 = max(m2, abs(x2))
-        m3 = max(m3, abs(x3))
-        i += 4
-    while i < n:
-        x0 = d[b, i]
-        bad += x0 - x0
-        m0 = max(m0, abs(x0))
-        i += 1
-    i = 0
-    while i + 4 <= n - 1:
-        x0 = e[b, i]
-        x1 = e[b, i + 1]
-        x2 = e[b, i + 2]
-        x3 = e[b, i + 3]
-        bad += (x0 - x0) + (x1 - x1) + (x2 - x2) + (x3 - x3)
-        m0 = max(m0, abs(x0))
-        m1 = max(m1, abs(x1))
-        m2 = max(m2, abs(x2))
-        m3 = max(m3, abs(x3))
-        i += 4
-    while i < n - 1:
-        x0 = e[b, i]
-        bad += x0 - x0
-        m0 = max(m0, abs(x0))
-        i += 1
-    finite = bad == 0.0
-    smax = max(max(m0, m1), max(m2, m3))
+    dmax, dbad = _absmax_and_bad(d[b])
+    emax, ebad = _absmax_and_bad(e[b])
+    finite = dbad + ebad == 0.0
+    smax = max(dmax, emax)
     if smax == 0.0 or not finite:
         return 0, finite, smax == 0.0
     return math.frexp(float(smax))[1], True, False
