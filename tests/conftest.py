@@ -12,7 +12,6 @@ against the float32 bound ``n * eps32 * ||T||``.
 
 import functools
 import os
-import warnings
 
 import numpy as np
 import pytest
@@ -20,19 +19,6 @@ import scipy.linalg
 from hypothesis import settings
 
 from tridiag_numba import matrices as tm
-
-# When hypothesis reports a failure it imports libcst (to suggest a patch),
-# whose import emits "DeprecationWarning: mypy_extensions.TypedDict is
-# deprecated"; with filterwarnings=error that becomes a pytest INTERNALERROR
-# hiding the falsifying example. Import libcst once here with that one
-# warning silenced.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", "mypy_extensions.TypedDict is deprecated",
-                            DeprecationWarning)
-    try:
-        import libcst  # noqa: F401
-    except ImportError:
-        pass
 
 # hypothesis: no deadline (the first example pays for numba compilation);
 # HYPOTHESIS_PROFILE=thorough for a longer local search.

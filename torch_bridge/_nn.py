@@ -1,6 +1,5 @@
 """``TridiagSpectral``: the eigenvalue "neuron" ``x -> w_k(T(x))``."""
 
-import math
 from collections.abc import Sequence
 
 import torch
