@@ -144,9 +144,13 @@ def _prepare(d, e, extra_batch=()):
     return d2, e2, batch, n, dtype
 
 
+def _is_int_scalar(k):
+    return isinstance(k, (int, np.integer)) and not isinstance(k, bool)
+
+
 def _prepare_k(d, e, k):
     """_prepare plus k: k becomes an int, or an int64 array over the batch."""
-    if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+    if _is_int_scalar(k):
         d2, e2, batch, n, dtype = _prepare(d, e)
         return d2, e2, batch, n, _normalise_k(k, n), dtype
     kk = np.asarray(k)
@@ -174,7 +178,7 @@ def _check_tol(tol):
 
 def _normalise_k(k, n):
     """k in [0, n) from k in [-n, n): a Python int, or an int64 array."""
-    if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+    if _is_int_scalar(k):
         if not -n <= k < n:
             raise ValueError(f"k must satisfy -n <= k < n for n = {n}; got k = {k}")
         return int(k) % n
@@ -441,7 +445,8 @@ def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):
 
 
 def _parse_select(select, select_range, n, d2, e2, check_finite):
-    """Return ('a'|'i'|'v', il, iu) with il/iu (B,) int64 arrays (iu exclusive)."""
+    """Return (il, iu, m, padded): (B,) int64 index ranges [il, iu) per matrix,
+    the number m of output columns, and whether rows are NaN-padded ('v')."""
     try:
         sel = _SELECT.get(select.lower() if isinstance(select, str) else operator.index(select))
     except TypeError:
@@ -450,7 +455,7 @@ def _parse_select(select, select_range, n, d2, e2, check_finite):
         raise ValueError(f"select must be one of {{'a', 'v', 'i', 'all', 'value', 'index', 0, 1, 2}}; got {select!r}")
     nb = d2.shape[0]
     if sel == "a":
-        return sel, np.zeros(nb, np.int64), np.full(nb, n, np.int64)
+        return np.zeros(nb, np.int64), np.full(nb, n, np.int64), n, False
     if select_range is None:
         raise ValueError(f"select_range is required when select={select!r}")
     sr = np.asarray(select_range)
@@ -462,11 +467,11 @@ def _parse_select(select, select_range, n, d2, e2, check_finite):
         il, iu = int(sr[0]), int(sr[1])
         if not 0 <= il <= iu < n:
             raise ValueError(f"select_range for select='i' must satisfy 0 <= min <= max < n = {n}; got ({il}, {iu})")
-        return sel, np.full(nb, il, np.int64), np.full(nb, iu + 1, np.int64)
+        return np.full(nb, il, np.int64), np.full(nb, iu + 1, np.int64), iu + 1 - il, False
     if sr.dtype.kind not in "fiu":
         raise TypeError(f"select_range for select='v' must hold real numbers; got dtype {sr.dtype}")
     vl, vu = float(sr[0]), float(sr[1])
-    if not (np.isfinite(vl) or np.isinf(vl)) or not (np.isfinite(vu) or np.isinf(vu)) or not vl < vu:
+    if not vl < vu:  # also rejects NaN
         raise ValueError(f"select_range for select='v' must satisfy min < max; got ({vl}, {vu})")
     il = np.empty(nb, np.int64)
     iu = np.empty(nb, np.int64)
@@ -479,7 +484,7 @@ def _parse_select(select, select_range, n, d2, e2, check_finite):
         _raise_nonfinite(d2, e2)
     il[bad] = 0
     iu[bad] = 0
-    return sel, il, iu
+    return il, iu, int((iu - il).max(initial=0)), True
 
 
 def _check_driver(lapack_driver):
@@ -575,20 +580,14 @@ def eigh_tridiagonal(
     _check_driver(lapack_driver)
     tol = _check_tol(tol)
     d2, e2, batch, n, dtype = _prepare(d, e)
-    sel, il, iu = _parse_select(select, select_range, n, d2, e2, check_finite)
+    il, iu, m, padded = _parse_select(select, select_range, n, d2, e2, check_finite)
     counts = iu - il
-    if sel == "v":
-        m = int(counts.max(initial=0))
-    elif sel == "i":
-        m = int(select_range[1]) - int(select_range[0]) + 1
-    else:
-        m = n
     # Lanes (b, il[b] + j); padded lanes of 'v' batches repeat a valid index.
     j = np.arange(m, dtype=np.int64)
     lane_k = il[:, None] + np.minimum(j[None, :], np.maximum(counts[:, None] - 1, 0))
     lane_k = np.ascontiguousarray(np.minimum(lane_k, n - 1))
     w, v, nonfinite = _solve(d2, e2, batch, lane_k, m, tol, dtype, not eigvals_only, check_finite, mcount=counts)
-    if sel == "v":
+    if padded:
         pad = j[None, :] >= counts[:, None]
         w[pad] = np.nan
         if v is not None:
