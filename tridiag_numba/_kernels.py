@@ -39,6 +39,8 @@ _FUDGE = 2.1
 # Laguerre steps allowed per lane: a backstop (the rtsafe-style safeguard
 # already falls back to bisection whenever Laguerre stops converging fast).
 _MAX_LAGUERRE = 20
+# Interpolated shifts stay this fraction of the bracket away from its ends.
+_CLAMP = 0.01
 
 
 @kernel_inner
@@ -106,6 +108,38 @@ def _pow2_pair(ex):
 
 
 @kernel_inner
+def _norm_cdf(z):
+    """Standard normal distribution function."""
+    return 0.5 * math.erfc(-z * 0.7071067811865476)
+
+
+@kernel_inner
+def _norm_ppf(p):
+    """Standard normal quantile for 0 < p < 1: Acklam's rational
+    approximation plus one Halley step on :func:`_norm_cdf` (relative error
+    ~1e-15; it only places shifts, never decides a result)."""
+    if p < 0.02425 or p > 0.97575:
+        q = math.sqrt(-2.0 * math.log(min(p, 1.0 - p)))
+        z = (((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838e00) * q
+               - 2.549671010429546e00) * q + 4.374664141464968e00) * q + 2.938163982698783e00) / (
+            (((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e00) * q
+             + 3.754408661907416e00) * q + 1.0)
+        z = z if p < 0.5 else -z
+    else:
+        q = p - 0.5
+        r = q * q
+        z = (((((-3.969683028665376e01 * r + 2.209460984245205e02) * r - 2.759285104469687e02) * r
+               + 1.383577518672690e02) * r - 3.066479806614716e01) * r + 2.506628277459239e00) * q / (
+            ((((-5.447609879822406e01 * r + 1.615858368580409e02) * r - 1.556989798598866e02) * r
+              + 6.680131188771972e01) * r - 1.328068155288572e01) * r + 1.0)
+    # Halley refinement; the residual is taken on the nearer tail so that it
+    # keeps its relative accuracy for p close to 1.
+    res = _norm_cdf(z) - p if p < 0.5 else (1.0 - p) - _norm_cdf(-z)
+    u = res * 2.5066282746310002 * math.exp(0.5 * z * z)
+    return z - u / (1.0 + 0.5 * z * u)
+
+
+@kernel_inner
 def _sturm_pass(db, e2b, x, pivmin, st):
     """One Sturm sequence per lane at shifts ``x``, with Laguerre sums.
 
@@ -153,9 +187,46 @@ def _sturm_pass(db, e2b, x, pivmin, st):
 
 
 @kernel_inner
-def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi):
-    """Scale matrix ``b`` (n >= 2) into slot ``l`` of a block; set its Gershgorin bracket
-    and a first shift for eigenvalue ``k``.
+def _lane_start(l, k, n, gl, gu, sd, sd2, se2, ma, mb, abstol, eps, safemin, x, lo, hi, atol, clo, chi, mu, sig):
+    """Set slot ``l``'s bracket, tolerance, spectrum moments and first shift
+    from the scaled matrix's Gershgorin bounds ``gl``/``gu`` and the sums
+    ``sd = sum d``, ``sd2 = sum d**2``, ``se2 = sum e**2``; return the
+    iteration budget."""
+    T = x.dtype.type
+    tnorm = max(abs(gl), abs(gu))
+    widen = _FUDGE * tnorm * eps * n + _FUDGE * 2.0 * safemin
+    lo[l] = T(gl - widen)
+    hi[l] = T(gu + widen)
+    clo[l] = 0
+    chi[l] = n
+    if abstol > 0.0:
+        atol[l] = T(max(abstol * ma * mb, safemin))
+    else:
+        atol[l] = T(eps * tnorm)
+    # First shift: the (k + 1/2)/n quantile of the normal distribution with
+    # the spectrum's mean and variance (trace(T) = sum w, trace(T**2) =
+    # sum w**2).  Spectra of random and perturbed matrices are bell-shaped,
+    # so this lands within ~1-2 eigenvalue spacings of w_k; the quantile of
+    # the Gershgorin interval misses by ~5-20 (discs overestimate the
+    # spread).  Any guess is safe: it is only a shift.
+    m1 = sd / n
+    var = (sd2 + 2.0 * se2) / n - m1 * m1
+    mu[l] = m1
+    sig[l] = math.sqrt(var) if var > 0.0 else 0.0
+    width = hi[l] - lo[l]
+    x0 = m1 + sig[l] * _norm_ppf((k + 0.5) / n)
+    x[l] = T(min(max(x0, lo[l] + _CLAMP * width), hi[l] - _CLAMP * width))
+    # dstebz's iteration bound for bisection down to pivmin; interpolation
+    # steps shrink less than bisection (see _kth_block), hence the margin.
+    maxit = int((math.log(tnorm + safemin) - math.log(safemin)) / math.log(2.0)) + 2
+    return 6 * maxit + _MAX_LAGUERRE
+
+
+@kernel_inner
+def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi, mu, sig):
+    """Scale matrix ``b`` (n >= 2) into slot ``l`` of a block; set its Gershgorin bracket,
+    the mean ``mu`` and standard deviation ``sig`` of its eigenvalues and a first shift
+    for eigenvalue ``k``.
 
     Returns (status, exponent, iteration budget): status 0 running,
     2 zero matrix (w = 0), 3 non-finite input.
@@ -174,7 +245,11 @@ def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, cl
     ma, mb = _pow2_pair(ex)
     gl = np.inf
     gu = -np.inf
-    eprev = 0.0
+    # Typed T, so that float32 sums and radii round as in _fill_block.
+    eprev = zero
+    sd = 0.0
+    sd2 = 0.0
+    se2 = 0.0
     for i in range(n):
         di = T(d[b, i] * ma * mb)
         enext = abs(T(e[b, min(i, n - 2)] * ma * mb))
@@ -184,31 +259,20 @@ def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, cl
         # Flush e**2 below safemin: its effect on w is below eps*|T|, and
         # subnormal operands make divisions ~100x slower.
         e2b[i, l] = e2 if e2 >= safemin else zero
+        sd += di
+        sd2 += di * di
+        se2 += eprev * eprev
         rad = eprev + enext
         gl = min(gl, di - rad)
         gu = max(gu, di + rad)
         eprev = enext
-    tnorm = max(abs(gl), abs(gu))
-    widen = _FUDGE * tnorm * eps * n + _FUDGE * 2.0 * safemin
-    lo[l] = T(gl - widen)
-    hi[l] = T(gu + widen)
-    clo[l] = 0
-    chi[l] = n
-    if abstol > 0.0:
-        atol[l] = T(max(abstol * ma * mb, safemin))
-    else:
-        atol[l] = T(eps * tnorm)
-    # First shift: where the k-th of n evenly spread eigenvalues would sit.
-    x[l] = T(lo[l] + (hi[l] - lo[l]) * min(max((k + 0.5) / n, 0.05), 0.95))
-    # dstebz's iteration bound for bisection down to pivmin; interpolation
-    # steps shrink less than bisection (see _kth_block), hence the 5x margin.
-    maxit = int((math.log(tnorm + safemin) - math.log(safemin)) / math.log(2.0)) + 2
-    return 0, ex, 5 * maxit + _MAX_LAGUERRE
+    return 0, ex, _lane_start(l, k, n, gl, gu, sd, sd2, se2, ma, mb, abstol, eps, safemin,
+                              x, lo, hi, atol, clo, chi, mu, sig)
 
 
 @kernel_inner
 def _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
-               db, e2b, x, lo, hi, atol, clo, chi, job, expo, budget, nlag, nint, dxp):
+               db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp):
     """Load the next job with work to do into slot ``l``; return the new
     ``nxt_job``.  Trivial jobs (zero or non-finite matrices) finish on the
     spot; with no jobs left the slot goes idle (``job[l] = -1``)."""
@@ -216,7 +280,7 @@ def _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, 
     while nxt_job < stop:
         j = nxt_job
         nxt_job += 1
-        status, ex, bud = _load_lane(d, e, lane_b[j], lane_k[j], l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi)
+        status, ex, bud = _load_lane(d, e, lane_b[j], lane_k[j], l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi, mu, sig)
         if status == 0:
             job[l] = j
             expo[l] = ex
@@ -228,6 +292,113 @@ def _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, 
         w[j] = np.nan if status == 3 else 0.0
         ws[j] = w[j]
         info[j] = INFO_NONFINITE if status == 3 else INFO_OK
+    return nxt_job
+
+
+@kernel_inner
+def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws, info,
+                db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp):
+    """Load the first jobs into all slots of a block; return the new ``nxt_job``.
+
+    Same result, bit for bit, as :func:`_fill_slot` slot by slot, but the
+    scans run row by row across the slots: one matrix at a time they are
+    chains of dependent max/min/add (~500 ns per 100x100 matrix), across
+    slots LLVM vectorises them (each loop writes few arrays, which keeps its
+    runtime alias checks within limits).  ``db``/``e2b`` must be zero on
+    entry: idle slots keep the inert zero matrix.
+    """
+    n = d.shape[1]
+    L = db.shape[1]
+    T = db.dtype.type
+    zero = T(0.0)
+    # 1. Raw copies: db[:, l] = d[b], e2b[1:, l] = |e[b]|.
+    for l in range(L):
+        job[l] = -1
+        if nxt_job < stop:
+            j = nxt_job
+            nxt_job += 1
+            job[l] = j
+            b = lane_b[j]
+            for i in range(n):
+                db[i, l] = d[b, i]
+            for i in range(n - 1):
+                e2b[i + 1, l] = abs(e[b, i])
+    # 2. max|T| and finiteness (x - x is NaN only for NaN/inf).
+    amax = np.zeros(L)
+    bad = np.zeros(L)
+    for i in range(n):
+        for l in range(L):
+            a = abs(db[i, l])
+            c = e2b[i, l]
+            bad[l] += (a - a) + (c - c)
+            m = a if a > c else c
+            amax[l] = m if m > amax[l] else amax[l]
+    # 3. Exact power-of-two scale per slot (cf. _scale_exponent); trivial
+    #    jobs finish here and their slots are refilled one by one below.
+    sa = np.zeros(L)
+    sb = np.zeros(L)
+    for l in range(L):
+        j = job[l]
+        if j < 0:
+            continue
+        finite = bad[l] == 0.0
+        if finite and amax[l] != 0.0:
+            ex = math.frexp(float(amax[l]))[1]
+            expo[l] = ex
+            ma, mb = _pow2_pair(ex)
+            sa[l] = ma
+            sb[l] = mb
+            continue
+        w[j] = np.nan if not finite else 0.0
+        ws[j] = w[j]
+        info[j] = INFO_NONFINITE if not finite else INFO_OK
+        job[l] = -2  # refill below
+        for i in range(n):
+            db[i, l] = zero
+            e2b[i, l] = zero
+    for i in range(n):
+        for l in range(L):
+            db[i, l] = T(db[i, l] * sa[l] * sb[l])
+            e2b[i, l] = T(e2b[i, l] * sa[l] * sb[l])
+    # 4. Gershgorin bounds (radius |e_{i-1}| + |e_i|) and moments, in the
+    #    order _load_lane uses; then e**2 with the subnormal flush.
+    gl = np.full(L, np.inf)
+    gu = np.full(L, -np.inf)
+    for i in range(n):
+        for l in range(L):
+            di = db[i, l]
+            rad = e2b[i, l] + (e2b[i + 1, l] if i < n - 1 else zero)
+            a = di - rad
+            c = di + rad
+            gl[l] = a if a < gl[l] else gl[l]
+            gu[l] = c if c > gu[l] else gu[l]
+    sd = np.zeros(L)
+    sd2 = np.zeros(L)
+    for i in range(n):
+        for l in range(L):
+            di = db[i, l]
+            sd[l] += di
+            sd2[l] += di * di
+    se2 = np.zeros(L)
+    for i in range(n):
+        for l in range(L):
+            ep = e2b[i, l]
+            e2 = T(ep * ep)
+            se2[l] += e2
+            e2b[i, l] = e2 if e2 >= safemin else zero
+    for l in range(L):
+        j = job[l]
+        if j == -2:
+            nxt_job = _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
+                                 db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp)
+            continue
+        if j < 0:
+            continue
+        budget[l] = _lane_start(l, lane_k[j], n, gl[l], gu[l], sd[l], sd2[l], se2[l], sa[l], sb[l],
+                                abstol, eps, safemin, x, lo, hi, atol, clo, chi, mu, sig)
+        nlag[l] = 0
+        nint[l] = 0
+        dxp[l] = np.inf
     return nxt_job
 
 
@@ -259,8 +430,10 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     L = LANES
     T = d.dtype.type
     half = T(0.5)
-    db = np.empty((n, L), d.dtype)
-    e2b = np.empty((n, L), d.dtype)
+    # Zeros: a slot that never gets a job must hold an inert matrix (garbage
+    # could be subnormal or NaN, and slow down every division of the pass).
+    db = np.zeros((n, L), d.dtype)
+    e2b = np.zeros((n, L), d.dtype)
     x = np.zeros(L, d.dtype)
     lo = np.empty(L, d.dtype)
     hi = np.empty(L, d.dtype)
@@ -274,13 +447,13 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     nlag = np.zeros(L, np.int64)
     nint = np.zeros(L, np.int64)
     dxp = np.empty(L, d.dtype)
+    mu = np.zeros(L)
+    sig = np.zeros(L)
     pivmin = T(safemin)  # scaled so that max e**2 < 1: dstebz's safemin*max(1, e2max)
     rtol = T(2.0 * eps)
 
-    nxt_job = start
-    for l in range(L):
-        nxt_job = _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
-                             db, e2b, x, lo, hi, atol, clo, chi, job, expo, budget, nlag, nint, dxp)
+    nxt_job = _fill_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info,
+                          db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp)
     running = 0
     for l in range(L):
         running += job[l] >= 0
@@ -312,7 +485,7 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
                 w[j] = math.ldexp(float(ws[j]), expo[l])
                 info[j] = INFO_OK if finished else INFO_NO_CONVERGENCE
                 nxt_job = _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
-                                     db, e2b, x, lo, hi, atol, clo, chi, job, expo, budget, nlag, nint, dxp)
+                                     db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp)
                 if job[l] < 0:
                     running -= 1
                 continue
@@ -356,12 +529,23 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
                 # Isolating phase: interpolate the eigenvalue counting function
                 # (smooth inside the spectrum) to guess where count = k + 1/2;
                 # every fifth step bisects, so the bracket shrinks at least by
-                # 0.95**4 * 0.5 per five steps (tuned on random matrices:
-                # fewer passes than every 2nd/3rd/4th step).
+                # (1 - _CLAMP)**4 * 0.5 per five steps (tuned on random
+                # matrices: fewer passes than every 2nd/3rd/4th step).
                 nint[l] += 1
                 if nint[l] % 5 != 0:
-                    frac = T((k + 0.5 - clo[l]) / (chi[l] - clo[l]))
-                    nxt = lol + min(max(frac, T(0.05)), T(0.95)) * width
+                    frac = (k + 0.5 - clo[l]) / (chi[l] - clo[l])
+                    y = lol + min(max(frac, _CLAMP), 1.0 - _CLAMP) * width
+                    if sig[l] > 0.0:
+                        # Interpolate in the normal model's quantile space,
+                        # where the counting function is nearly linear
+                        # (eigenvalues thin out towards the ends).
+                        ulo = _norm_cdf((lol - mu[l]) / sig[l])
+                        uhi = _norm_cdf((hil - mu[l]) / sig[l])
+                        u = ulo + frac * (uhi - ulo)
+                        if 0.0 < u < 1.0:
+                            y = mu[l] + sig[l] * _norm_ppf(u)
+                            y = min(max(y, lol + _CLAMP * width), hil - _CLAMP * width)
+                    nxt = y
             dxp[l] = abs(nxt - xl)
             x[l] = T(nxt)
 
