@@ -125,7 +125,12 @@ def _results(d, e, backend):
     weights = torch.linspace(-1.0, 1.0, v.shape[-1], dtype=v.dtype)
     g_v = torch.autograd.grad((w**2).sum() + (weights * v**2).sum(), (d, e), create_graph=True)
     gg = torch.autograd.grad(sum((g**2).sum() for g in g_w + g_v), (d, e))
-    return (inference, w, v) + g_w + g_v + gg
+    # first-order backwards (no graph recorded: the eager path computes them in numba)
+    scale = torch.linspace(0.5, 2.0, w.numel(), dtype=w.dtype).reshape(w.shape)
+    g1_w = torch.autograd.grad((scale * tridiag_eigvalsh(d, e, 2, backend=backend)).sum(), (d, e))
+    w1, v1 = tridiag_eigh(d, e, 2, backend=backend)
+    g1_v = torch.autograd.grad((scale * w1).sum() + (weights * v1**2).sum(), (d, e))
+    return (inference, w, v) + g_w + g_v + gg + g1_w + g1_v
 
 
 @pytest.mark.parametrize("backend", ["numba", "scipy"])

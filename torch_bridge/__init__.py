@@ -13,7 +13,9 @@ Kernels run as ``torch.library`` custom ops ``tridiag_numba::kth_eigvalsh``,
 so ``torch.compile(fullgraph=True)``, ``torch.func`` and double backward work.  In plain
 eager mode (nothing compiling, no ``torch.func`` transform, no dispatch/torch-function mode,
 plain tensors) the same kernels are called directly, skipping the custom-op and
-``autograd.Function.apply`` dispatch overhead; results and gradients are identical.
+``autograd.Function.apply`` dispatch overhead, and a first-order backward of the
+eigenvalue is one numba pass instead of torch operations; results and gradients are
+identical.
 ``examples/train_spectral.py`` trains a :class:`TridiagSpectral` on a toy problem.
 
 Performance note: torch's OpenMP pool and numba's parallel kernels busy-wait for

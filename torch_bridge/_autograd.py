@@ -28,6 +28,12 @@ these Functions again, so double backward, ``torch.func`` transforms and
 ``torch.compile`` compose.  The Functions return only what callers need; they
 never call the eigensolver in backward.
 
+Plain eager mode (:func:`torch_bridge._ops.plain_eager`) takes shortcuts with
+bit-identical results: kernels called without the custom-op dispatch, a first-order
+eigenvalue backward as one numba pass (:mod:`torch_bridge._eager_kernels`), and
+:class:`_EigvalshEager` for an eigenvalue-only output (it recomputes the eigenpair
+only for a backward that records a graph).
+
 Dynamo (torch 2.13) cannot trace a Function that defines ``jvp``, so each Function has a
 twin without it (``_EighNoJvp``, ``_PinvSolveNoJvp``) that compiled code uses.
 
@@ -41,7 +47,7 @@ provided: they raise.
 import torch
 import torch.nn.functional as F
 
-from torch_bridge._ops import kth_eigh_impl, kth_eigh_op, pinv_solve_impl, pinv_solve_op, plain_eager
+from torch_bridge._ops import kth_eigh_arrays, kth_eigh_impl, kth_eigh_op, pinv_solve_impl, pinv_solve_op, plain_eager
 
 __all__ = ["TridiagEighFunction", "TridiagPinvSolveFunction"]
 
@@ -66,6 +72,32 @@ def _dot(a, b):
 
 def _add(x, y):
     return y if x is None else x + y
+
+
+def _first_order(gw, *tensors):
+    """Whether a backward may leave torch: plain eager mode and no graph to record (grad
+    mode off, as in a first-order backward)."""
+    return not (torch.is_grad_enabled() or gw.requires_grad) and plain_eager(gw, *tensors)
+
+
+def _eigenvalue_vjp_numpy(gw, v):
+    """:func:`_eigenvalue_vjp` for a first-order backward, ``v`` a numpy array: one numba pass."""
+    from torch_bridge._eager_kernels import eigenvalue_grads  # numba: imported by the first backward
+
+    gd, ge = eigenvalue_grads(gw.numpy(), v)
+    return torch.from_numpy(gd), torch.from_numpy(ge)
+
+
+def _eigenvalue_vjp(gw, v):
+    """``gd_i = gw v_i^2``, ``ge_i = 2 gw v_i v_{i+1}``: the eigenvalue's vector-Jacobian product.
+
+    The numba pass of :func:`_eigenvalue_vjp_numpy` computes the same bits.
+    """
+    if _first_order(gw, v):
+        return _eigenvalue_vjp_numpy(gw, v.numpy())
+    q = v[..., :-1] * v[..., 1:]
+    g = gw.unsqueeze(-1)
+    return g * (v * v), g * (q + q)
 
 
 class _PinvSolveNoJvp(torch.autograd.Function):
@@ -169,11 +201,7 @@ class _EighNoJvp(torch.autograd.Function):
         d, e, w, v = ctx.saved_tensors
         gd = ge = None
         if gw is not None:
-            # gd_i = gw v_i^2, ge_i = 2 gw v_i v_{i+1}, in few elementwise ops
-            gwv = gw.unsqueeze(-1) * v
-            gd = gwv * v
-            ge = gwv[..., :-1] * v[..., 1:]
-            ge = ge + ge
+            gd, ge = _eigenvalue_vjp(gw, v)
         if gv is not None:
             u = apply_pinv_solve(d, e, w, v, gv, ctx.broadening)
             a, c = _sym_outer_tridiag(u, v)
@@ -182,6 +210,34 @@ class _EighNoJvp(torch.autograd.Function):
             return None, None, None, None, None
         return gd, ge, None, None, None
 
+
+class _EigvalshEager(torch.autograd.Function):
+    """The eigenvalue alone, in plain eager mode without forward-mode tangents.
+
+    ``apply(d, e, k, backend, broadening) -> w``; ``k`` an int or an int64 tensor.
+    :class:`TridiagEighFunction` would do, but it returns ``v`` as a second
+    differentiable output (for double backward) and saves four tensors.  Here ``v``
+    stays a private numpy array for a first-order backward (one numba pass).  A
+    backward that records a graph (``create_graph=True``) recomputes the eigenpair
+    through :class:`TridiagEighFunction` instead, which makes ``v`` differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, d, e, k, backend, broadening):
+        w, ctx.v = kth_eigh_arrays(d, e, k, backend)
+        ctx.k, ctx.backend, ctx.broadening = k, backend, broadening
+        ctx.save_for_backward(d, e)
+        return torch.from_numpy(w)
+
+    @staticmethod
+    def backward(ctx, gw):
+        if _first_order(gw):
+            gd, ge = _eigenvalue_vjp_numpy(gw, ctx.v)
+        else:
+            d, e = ctx.saved_tensors
+            _, v = apply_eigh(d, e, ctx.k, ctx.backend, ctx.broadening)
+            gd, ge = _eigenvalue_vjp(gw, v)
+        return gd, ge, None, None, None
 
 
 class TridiagEighFunction(_EighNoJvp):
@@ -212,6 +268,8 @@ def _c_apply(cls):
 
 _C_APPLY_EIGH = _c_apply(TridiagEighFunction)
 _C_APPLY_PINV = _c_apply(TridiagPinvSolveFunction)
+#: ``_EigvalshEager.apply``; plain eager mode only (the caller checks).
+apply_eigvalsh_eager = _c_apply(_EigvalshEager)
 
 
 def apply_eigh(d, e, k, backend, broadening, eager=None):

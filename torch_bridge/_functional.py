@@ -7,7 +7,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 
-from torch_bridge._autograd import apply_eigh
+from torch_bridge._autograd import apply_eigh, apply_eigvalsh_eager
 from torch_bridge._ops import BACKENDS, kth_eigvalsh_impl, kth_eigvalsh_op, plain_eager
 
 __all__ = ["tridiag_eigvalsh", "tridiag_eigh"]
@@ -108,13 +108,16 @@ def _k_tensor(k, d):
     return torch.tensor(k, dtype=torch.int64).expand(d.shape[:-1])
 
 
-def _needs_autograd(d, e):
-    """Whether an eigenvector is needed for derivatives (reverse or forward mode)."""
-    if torch.is_grad_enabled() and (d.requires_grad or e.requires_grad):
-        return True
+def _has_tangent(d, e):
+    """Whether ``d`` or ``e`` carries a forward-mode AD tangent."""
     if getattr(fwAD, "_current_level", 0) < 0:
         return False  # no forward-AD level entered: no tangents exist
     return fwAD.unpack_dual(d).tangent is not None or fwAD.unpack_dual(e).tangent is not None
+
+
+def _needs_autograd(d, e):
+    """Whether an eigenvector is needed for derivatives (reverse or forward mode)."""
+    return (torch.is_grad_enabled() and (d.requires_grad or e.requires_grad)) or _has_tangent(d, e)
 
 
 def tridiag_eigvalsh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
@@ -181,6 +184,8 @@ def tridiag_eigvalsh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
         if eager:
             return kth_eigvalsh_impl(d, e, k, backend)
         return kth_eigvalsh_op(d, e, _k_tensor(k, d), backend)
+    if eager and not _has_tangent(d, e):  # reverse mode only: v need not be an output
+        return apply_eigvalsh_eager(d, e, k, backend, broadening)
     if not eager:
         k = _k_tensor(k, d)
     w, _ = apply_eigh(d, e, k, backend, broadening, eager)

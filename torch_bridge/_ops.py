@@ -83,22 +83,27 @@ def _numpy_pinv_solve(d, e, w, v, b, broadening):
 _NUMPY_DTYPE = {torch.float32: np.float32, torch.float64: np.float64}
 
 
-def _from_numpy(x, dtype, *inputs) -> Tensor:
-    """Wrap a numpy result as a fresh, C-contiguous tensor of ``dtype`` never aliasing ``inputs``.
+def _fresh(x, dtype, *inputs) -> np.ndarray:
+    """``x`` as a C-contiguous, writeable array of ``dtype`` never aliasing ``inputs``.
 
-    Zero-copy when the kernel returned a suitable array of its own (the usual case);
+    ``x`` itself when the kernel returned a suitable array of its own (the usual case);
     otherwise a copy (opcheck checks that outputs neither alias inputs nor each other).
     """
     want = _NUMPY_DTYPE[dtype]
-    if (
-        type(x) is np.ndarray
-        and x.dtype == want
-        and x.flags.c_contiguous
-        and x.flags.writeable
-        and not any(np.may_share_memory(x, a) for a in inputs)
-    ):
-        return torch.from_numpy(x)
-    return torch.from_numpy(np.array(x, dtype=want, order="C", copy=True))
+    if type(x) is np.ndarray and x.dtype == want:
+        flags = x.flags
+        if flags.c_contiguous and flags.writeable:
+            for a in inputs:  # a loop, not any(<generator>): this runs on every call
+                if np.may_share_memory(x, a):
+                    break
+            else:
+                return x
+    return np.array(x, dtype=want, order="C", copy=True)
+
+
+def _from_numpy(x, dtype, *inputs) -> Tensor:
+    """:func:`_fresh` as a tensor (zero-copy)."""
+    return torch.from_numpy(_fresh(x, dtype, *inputs))
 
 
 def _k_numpy(k):
@@ -117,13 +122,20 @@ def kth_eigvalsh_impl(d: Tensor, e: Tensor, k, backend: str) -> Tensor:
     return _from_numpy(_numpy_eigvalsh_k(backend, dn, en, _k_numpy(k)), d.dtype, dn, en)
 
 
-def kth_eigh_impl(d: Tensor, e: Tensor, k, backend: str) -> tuple[Tensor, Tensor]:
+def kth_eigh_arrays(d: Tensor, e: Tensor, k, backend: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`kth_eigh_impl` returning numpy arrays (fresh: never aliasing ``d``, ``e`` or each other)."""
+    want = _NUMPY_DTYPE[d.dtype]
     if d.shape[:-1].numel() == 0:
-        return d.new_empty(d.shape[:-1]), d.new_empty(d.shape)
+        return np.empty(d.shape[:-1], want), np.empty(d.shape, want)
     dn, en = d.detach().numpy(), e.detach().numpy()
     w, v = _numpy_eigh_k(backend, dn, en, _k_numpy(k))
-    w = _from_numpy(w, d.dtype, dn, en)
-    return w, _from_numpy(v, d.dtype, dn, en, w.numpy())
+    w = _fresh(w, d.dtype, dn, en)
+    return w, _fresh(v, d.dtype, dn, en, w)
+
+
+def kth_eigh_impl(d: Tensor, e: Tensor, k, backend: str) -> tuple[Tensor, Tensor]:
+    w, v = kth_eigh_arrays(d, e, k, backend)
+    return torch.from_numpy(w), torch.from_numpy(v)
 
 
 def pinv_solve_impl(d: Tensor, e: Tensor, w: Tensor, v: Tensor, b: Tensor, broadening: float) -> Tensor:
