@@ -259,17 +259,25 @@ def _eigenvectors(d2, e2, ws, kidx, mcount, dtype):
 
 
 _LANE_CACHE = {}
+#: Only index arrays up to this many lanes are cached: building them costs
+#: ~1 us, which matters next to a ~50 us call on a small batch and not at all
+#: on a big one, where caching would only pin memory.
+_LANE_CACHE_MAX_SIZE = 4096
 
 
-def _cached_lanes(key, make):
-    """Read-only index arrays, cached: building them costs ~1 us per call,
-    a noticeable part of a ~50 us call on a small batch."""
+def _cached_lanes(key, size, make):
+    """The int64 index array ``make()`` of ``size`` lanes, cached for small sizes.
+
+    Cached arrays are shared between calls: nothing may write to them.  They
+    stay writeable because a read-only array is another numba type, i.e. one
+    more compile of every kernel.
+    """
+    if size > _LANE_CACHE_MAX_SIZE:
+        return make()
     a = _LANE_CACHE.get(key)
     if a is None:
         if len(_LANE_CACHE) >= 64:
             _LANE_CACHE.clear()
-        # Left writeable: a read-only array is another numba type, i.e. one
-        # more compile of every kernel.  Nothing writes to these.
         a = make()
         _LANE_CACHE[key] = a
     return a
@@ -277,12 +285,12 @@ def _cached_lanes(key, make):
 
 def _lane_matrices(nb, m):
     """lane_b for nb matrices with m lanes each: [0]*m + [1]*m + ..."""
-    return _cached_lanes(("b", nb, m), lambda: np.repeat(np.arange(nb, dtype=np.int64), m))
+    return _cached_lanes(("b", nb, m), nb * m, lambda: np.repeat(np.arange(nb, dtype=np.int64), m))
 
 
 def _lane_constant(size, k):
     """lane_k when every lane asks for the same index k."""
-    return _cached_lanes(("k", size, k), lambda: np.full(size, k, np.int64))
+    return _cached_lanes(("k", size, k), size, lambda: np.full(size, k, np.int64))
 
 
 def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mcount=None):
