@@ -248,12 +248,14 @@ def _eigenvectors(d2, e2, ws, kidx, mcount, dtype):
     eps, tiny = _consts(dtype)
     ws = np.ascontiguousarray(ws)
     serial = nb == 1 or _use_serial(4 * nb * n * m)
-    if m == 1 and (mcount == 1).all():
+    if m == 1 and (mcount is None or (mcount == 1).all()):
         # One vector per matrix: no cluster to re-orthogonalise, so the
         # matrices run side by side as SIMD lanes.
         (K.eigenvector1_serial if serial or nb <= K.LANES else K.eigenvector1_parallel)(d2, e2, ws, kidx, eps, tiny, v, info)
     else:
         # Inverse iteration is ~4 recurrences of length n per vector.
+        if mcount is None:
+            mcount = np.full(nb, m, np.int64)
         (K.eigenvectors_serial if serial else K.eigenvectors_parallel)(d2, e2, ws, kidx, mcount, eps, tiny, v, info)
     return v, info
 
@@ -332,8 +334,6 @@ def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mco
     if not want_vectors:
         return w, None, nonfinite
     kidx = lane_k.reshape(nb, m)
-    if mcount is None:
-        mcount = np.full(nb, m, np.int64)
     v, vinfo = _eigenvectors(d2, e2, ws, kidx, mcount, dtype)
     _raise_info(vinfo, batch, "inverse iteration")
     return w, v, nonfinite
