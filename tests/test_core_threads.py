@@ -78,6 +78,8 @@ def test_parallel_equals_serial(dtype, parallel_calls):
         ser = _calls(d, e)
     assert not parallel_calls, f"parallel kernels ran inside serial_kernels(): {parallel_calls}"
     assert len(ran_parallel) >= 2, f"only {ran_parallel} ran in parallel"
+    # kth_eigenpair's fused eigenvalue + eigenvector kernel among them.
+    assert "kth_eigenpairs_parallel" in ran_parallel, ran_parallel
     _assert_identical(par, ser, "parallel vs serial")
     w, v = par["eigh"]
     assert_eigenvalues(w, ref_eigh(d, e, eigvals_only=True), d, e, dtype)

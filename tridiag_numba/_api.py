@@ -314,6 +314,8 @@ def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mco
     lane_b = _lane_matrices(nb, m)
     if isinstance(lane_k, int):
         lane_k = _lane_constant(nb * m, lane_k)
+    if want_vectors and m == 1 and mcount is None:
+        return _solve_pairs(d2, e2, batch, lane_b, lane_k.reshape(-1), tol, dtype, check_finite)
     w, ws, info = _eigenvalues(d2, e2, lane_b, lane_k.reshape(-1), tol, dtype)
     w = w.reshape(nb, m)
     ws = ws.reshape(nb, m)
@@ -337,6 +339,30 @@ def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mco
     v, vinfo = _eigenvectors(d2, e2, ws, kidx, mcount, dtype)
     _raise_info(vinfo, batch, "inverse iteration")
     return w, v, nonfinite
+
+
+def _solve_pairs(d2, e2, batch, lane_b, lane_k, tol, dtype, check_finite):
+    """:func:`_solve` for one eigenpair per matrix: one fused kernel call."""
+    nb, n = d2.shape
+    w = np.empty(nb, dtype)
+    ws = np.empty(nb, dtype)
+    info = np.zeros(nb, np.int32)
+    v = np.empty((nb, n, 1), dtype)
+    vinfo = np.zeros(nb, np.int32)
+    if nb:
+        eps, tiny = _consts(dtype)
+        if nb <= K.LANES or _use_serial(nb * n):
+            K.kth_eigenpairs_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, nb, w, ws, info, v, vinfo)
+        else:
+            K.kth_eigenpairs_parallel(d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(nb), w, ws, info, v, vinfo)
+    nonfinite = None
+    if np.count_nonzero(info):
+        nonfinite = info < 0
+        if check_finite and nonfinite.any():
+            _raise_nonfinite(d2, e2)
+        _raise_info(info, batch, "eigenvalue bisection")
+    _raise_info(vinfo, batch, "inverse iteration")
+    return w.reshape(nb, 1), v, nonfinite
 
 
 def _mark_nonfinite(nonfinite, *arrays):

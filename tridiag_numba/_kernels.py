@@ -1105,3 +1105,46 @@ def eigenvector1_serial(d, e, ws, kidx, eps, safemin, v, info):
     size = (B + nblocks - 1) // nblocks  # even blocks: 50 = 25 + 25, not 32 + 18
     for blk in range(nblocks):
         _eigvec_block(d, e, ws, kidx, blk * size, min(blk * size + size, B), eps, safemin, v, info)
+
+
+@kernel_inner
+def _kth_pair_chunk(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info, v, vinfo):
+    """Eigenvalues of matrices start..stop (one per matrix), then their
+    eigenvectors in blocks of at most LANES (split evenly: 25 + 25, not 32 + 18)."""
+    _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info)
+    ws2 = ws.reshape(ws.shape[0], 1)
+    kidx = lane_k.reshape(lane_k.shape[0], 1)
+    nblocks = (stop - start + LANES - 1) // LANES
+    size = (stop - start + nblocks - 1) // nblocks
+    for blk in range(nblocks):
+        s0 = start + blk * size
+        _eigvec_block(d, e, ws2, kidx, s0, min(s0 + size, stop), eps, safemin, v, vinfo)
+
+
+@kernel_parallel
+def kth_eigenpairs_parallel(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, ws, info, v, vinfo):
+    """:func:`kth_eigenvalues_parallel` and :func:`eigenvector1_parallel` in one
+    parallel region, for one eigenvalue per matrix (``lane_b = arange(B)``).
+
+    Each thread computes the vectors of the eigenvalues it has just computed:
+    one launch instead of two, and the matrices are still in its cache.
+    Outputs as the two kernels': w, ws (B,), info (B,) int32, v (B, n, 1),
+    vinfo (B,) int32.
+    """
+    M = lane_b.shape[0]
+    nchunks = (M + chunk - 1) // chunk
+    for c in prange(nchunks):
+        start = c * chunk
+        stop = min(start + chunk, M)
+        _kth_pair_chunk(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info, v, vinfo)
+
+
+@kernel_serial
+def kth_eigenpairs_serial(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, ws, info, v, vinfo):
+    """Serial twin of :func:`kth_eigenpairs_parallel`."""
+    M = lane_b.shape[0]
+    nchunks = (M + chunk - 1) // chunk
+    for c in range(nchunks):
+        start = c * chunk
+        stop = min(start + chunk, M)
+        _kth_pair_chunk(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info, v, vinfo)
