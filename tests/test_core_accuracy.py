@@ -311,3 +311,39 @@ def test_kth_eigenvalue_far_from_normal_spectrum(spectrum, dtype):
     w = tn.kth_eigenvalue(dd[:, None, :], ee[:, None, :], k[None, :])
     for b in range(2):
         assert_eigenvalues(w[b], ref_eigh(dd[b], ee[b], eigvals_only=True), dd[b], ee[b], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_scale_exponent_bit_patterns(dtype):
+    """The kernels' scale exponent (an integer max over bit patterns) equals
+    frexp(max|T|) of numpy, flags NaN/inf, and handles zero and subnormal
+    maxima: it decides every matrix's scaling, so it must be exact."""
+    from numba import njit
+
+    import tridiag_numba._kernels as K
+
+    scale_exponent = njit(lambda d, e: K._scale_exponent(d, e, 0))
+    fi = np.finfo(dtype)
+    specials = [0.0, fi.tiny, fi.tiny / 8, fi.smallest_subnormal, fi.max, -fi.max, 0.5, 0.75,
+                -1.0, np.nan, np.inf, -np.inf, -fi.tiny / 3]
+    rng = np.random.default_rng(7)
+    for _ in range(2000):
+        n = int(rng.integers(2, 9))
+        with np.errstate(over="ignore"):
+            d = (rng.standard_normal(n) * 10.0 ** rng.integers(-40, 40)).astype(dtype)
+            e = (rng.standard_normal(n - 1) * 10.0 ** rng.integers(-40, 40)).astype(dtype)
+        for a in (d, e):
+            if rng.random() < 0.5:
+                a[rng.integers(a.size)] = specials[rng.integers(len(specials))]
+        if rng.random() < 0.1:
+            d[:] = 0
+            e[:] = 0
+        both = np.concatenate([d, e])
+        if not np.isfinite(both).all():
+            want = (0, False, False)
+        elif not both.any():
+            want = (0, True, True)
+        else:
+            want = (int(np.frexp(np.abs(both).max())[1]), True, False)
+        got = scale_exponent(d[None, :], e[None, :])
+        assert tuple(got) == want, (d, e, got, want)
