@@ -228,12 +228,29 @@ def _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype):
     if m == 0:
         return w, ws, info
     eps, tiny = _consts(dtype)
-    # One block of lanes runs on one thread anyway.
-    if m <= K.LANES or _use_serial(m * d2.shape[1]):
+    if _serial_lanes(m, d2.shape[1]):
         K.kth_eigenvalues_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, m, w, ws, info)
     else:
         K.kth_eigenvalues_parallel(d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), w, ws, info)
     return w, ws, info
+
+
+def _serial_lanes(m, n):
+    """Whether ``m`` eigenvalue lanes of order ``n`` run on the serial twin:
+    one block of LANES lanes runs on one thread anyway."""
+    return m <= K.LANES or _use_serial(m * n)
+
+
+def _check_eigenvalue_info(info, batch, d2, e2, check_finite):
+    """Raise for the eigenvalue kernels' ``info`` (B, m); return the (B,)
+    mask of non-finite matrices, or None when every matrix was finite."""
+    if not np.count_nonzero(info):
+        return None
+    nonfinite = (info < 0).any(axis=1)
+    if check_finite and nonfinite.any():
+        _raise_nonfinite(d2, e2)
+    _raise_info(info.max(axis=1), batch, "eigenvalue bisection")
+    return nonfinite
 
 
 def _eigenvectors(d2, e2, ws, kidx, mcount, dtype):
@@ -248,14 +265,12 @@ def _eigenvectors(d2, e2, ws, kidx, mcount, dtype):
     eps, tiny = _consts(dtype)
     ws = np.ascontiguousarray(ws)
     serial = nb == 1 or _use_serial(4 * nb * n * m)
-    if m == 1 and (mcount is None or (mcount == 1).all()):
+    if m == 1 and (mcount == 1).all():
         # One vector per matrix: no cluster to re-orthogonalise, so the
         # matrices run side by side as SIMD lanes.
         (K.eigenvector1_serial if serial or nb <= K.LANES else K.eigenvector1_parallel)(d2, e2, ws, kidx, eps, tiny, v, info)
     else:
         # Inverse iteration is ~4 recurrences of length n per vector.
-        if mcount is None:
-            mcount = np.full(nb, m, np.int64)
         (K.eigenvectors_serial if serial else K.eigenvectors_parallel)(d2, e2, ws, kidx, mcount, eps, tiny, v, info)
     return v, info
 
@@ -299,7 +314,8 @@ def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mco
     """Eigenvalues (and vectors) for lanes laid out as (B, m).
 
     ``lane_k`` is an int (one index for every matrix, m = 1) or an int64
-    array (B, m).  Returns (w (B, m), v (B, n, m) or None, nonfinite (B,) or
+    array (B, m).  ``mcount`` (B,): vectors wanted per matrix; required with
+    vectors and m > 1 (m = 1 without it takes the fused eigenpair kernel).  Returns (w (B, m), v (B, n, m) or None, nonfinite (B,) or
     None when every matrix was finite).
     """
     nb, n = d2.shape
@@ -319,13 +335,7 @@ def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mco
     w, ws, info = _eigenvalues(d2, e2, lane_b, lane_k.reshape(-1), tol, dtype)
     w = w.reshape(nb, m)
     ws = ws.reshape(nb, m)
-    nonfinite = None
-    if np.count_nonzero(info):
-        info = info.reshape(nb, m)
-        nonfinite = (info < 0).any(axis=1)
-        if check_finite and nonfinite.any():
-            _raise_nonfinite(d2, e2)
-        _raise_info(info.max(axis=1), batch, "eigenvalue bisection")
+    nonfinite = _check_eigenvalue_info(info.reshape(nb, m), batch, d2, e2, check_finite)
     if m > 1 and (ws[:, 1:] < ws[:, :-1]).any():
         # Each eigenvalue is computed independently; inside a cluster they can
         # come out one rounding apart in the wrong order.  One scale factor
@@ -351,16 +361,11 @@ def _solve_pairs(d2, e2, batch, lane_b, lane_k, tol, dtype, check_finite):
     vinfo = np.zeros(nb, np.int32)
     if nb:
         eps, tiny = _consts(dtype)
-        if nb <= K.LANES or _use_serial(nb * n):
+        if _serial_lanes(nb, n):
             K.kth_eigenpairs_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, nb, w, ws, info, v, vinfo)
         else:
             K.kth_eigenpairs_parallel(d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(nb), w, ws, info, v, vinfo)
-    nonfinite = None
-    if np.count_nonzero(info):
-        nonfinite = info < 0
-        if check_finite and nonfinite.any():
-            _raise_nonfinite(d2, e2)
-        _raise_info(info, batch, "eigenvalue bisection")
+    nonfinite = _check_eigenvalue_info(info.reshape(nb, 1), batch, d2, e2, check_finite)
     _raise_info(vinfo, batch, "inverse iteration")
     return w.reshape(nb, 1), v, nonfinite
 

@@ -1085,14 +1085,21 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
         info[b] = INFO_OK
 
 
+@kernel_inner
+def _even_blocks(count):
+    """(number, size) of blocks of at most LANES matrices covering ``count``,
+    split evenly: 50 = 25 + 25, not 32 + 18 (a block costs its full width)."""
+    nblocks = (count + LANES - 1) // LANES
+    return nblocks, (count + nblocks - 1) // nblocks
+
+
 @kernel_parallel
 def eigenvector1_parallel(d, e, ws, kidx, eps, safemin, v, info):
     """One eigenvector per matrix (m = 1, no cluster to re-orthogonalise),
     LANES matrices interleaved per block, blocks in parallel.  Same
     arguments as :func:`eigenvectors_parallel` without ``mcount``."""
     B = d.shape[0]
-    nblocks = (B + LANES - 1) // LANES
-    size = (B + nblocks - 1) // nblocks  # even blocks: 50 = 25 + 25, not 32 + 18
+    nblocks, size = _even_blocks(B)
     for blk in prange(nblocks):
         _eigvec_block(d, e, ws, kidx, blk * size, min(blk * size + size, B), eps, safemin, v, info)
 
@@ -1101,8 +1108,7 @@ def eigenvector1_parallel(d, e, ws, kidx, eps, safemin, v, info):
 def eigenvector1_serial(d, e, ws, kidx, eps, safemin, v, info):
     """Serial twin of :func:`eigenvector1_parallel`."""
     B = d.shape[0]
-    nblocks = (B + LANES - 1) // LANES
-    size = (B + nblocks - 1) // nblocks  # even blocks: 50 = 25 + 25, not 32 + 18
+    nblocks, size = _even_blocks(B)
     for blk in range(nblocks):
         _eigvec_block(d, e, ws, kidx, blk * size, min(blk * size + size, B), eps, safemin, v, info)
 
@@ -1110,12 +1116,11 @@ def eigenvector1_serial(d, e, ws, kidx, eps, safemin, v, info):
 @kernel_inner
 def _kth_pair_chunk(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info, v, vinfo):
     """Eigenvalues of matrices start..stop (one per matrix), then their
-    eigenvectors in blocks of at most LANES (split evenly: 25 + 25, not 32 + 18)."""
+    eigenvectors in even blocks of at most LANES."""
     _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info)
     ws2 = ws.reshape(ws.shape[0], 1)
     kidx = lane_k.reshape(lane_k.shape[0], 1)
-    nblocks = (stop - start + LANES - 1) // LANES
-    size = (stop - start + nblocks - 1) // nblocks
+    nblocks, size = _even_blocks(stop - start)
     for blk in range(nblocks):
         s0 = start + blk * size
         _eigvec_block(d, e, ws2, kidx, s0, min(s0 + size, stop), eps, safemin, v, vinfo)
