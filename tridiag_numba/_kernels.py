@@ -68,7 +68,7 @@ def _float_bits_impl(x):
     return lambda x: (x.view(np.int64), np.int64(0x7FFFFFFFFFFFFFFF), np.int64(0x7FF0000000000000), 52, 1022, -1074)
 
 
-@kernel_inner
+@kernel_inner(inline="always")
 def _scale_exponent(d, e, b):
     """Binary exponent of max|T[b]| (0 for a zero matrix) and finiteness.
 
@@ -164,7 +164,7 @@ def _sturm_step(db, e2b, x, pivmin, st, i, l):
     st[5, l] += one if q < zero else zero
 
 
-@kernel_inner
+@kernel_inner(inline="always")
 def _sturm_pass(db, e2b, x, pivmin, st):
     """One Sturm sequence per lane at shifts ``x``, with Laguerre sums.
 
@@ -196,7 +196,7 @@ def _sturm_pass(db, e2b, x, pivmin, st):
             _sturm_step(db, e2b, x, pivmin, st, i, l)
 
 
-@kernel_inner
+@kernel_inner(inline="always")
 def _sturm_pass_few(db, e2b, x, pivmin, st, act, nact):
     """:func:`_sturm_pass` for the ``nact`` slots listed in ``act`` only.
 
@@ -527,8 +527,11 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
                 ws[j] = half * (lol + hil)
                 w[j] = math.ldexp(float(ws[j]), expo[l])
                 info[j] = INFO_OK if finished else INFO_NO_CONVERGENCE
-                nxt_job = _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
-                                     db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp)
+                job[l] = -1
+                if nxt_job < stop:
+                    # (Tested here: a call passing ~25 arrays costs ~50 ns.)
+                    nxt_job = _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
+                                         db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp)
                 if job[l] < 0:
                     running -= 1
                 continue
@@ -962,29 +965,6 @@ def eigenvectors_serial(d, e, w, kidx, mcount, eps, safemin, v, info):
     B = d.shape[0]
     for b in range(B):
         info[b] = _inverse_iteration(d, e, b, w[b], kidx[b], mcount[b], v[b], eps, safemin)
-
-
-@kernel_inner
-def _lane_solve(A, BU, D2, ML, PV, AINV, y, nl):
-    """Solve ``(T - w I) x = y`` for lanes 0..nl-1 from :func:`_eigvec_block`'s
-    lane-interleaved LU (dlagts' algorithm, branch-free across lanes)."""
-    n = A.shape[0]
-    for k in range(n - 1):
-        for l in range(nl):
-            yk = y[k, l]
-            yk1 = y[k + 1, l]
-            m = ML[k, l]
-            swap = PV[k, l] != 0.0
-            y[k, l] = yk1 if swap else yk
-            y[k + 1, l] = (yk - m * yk1) if swap else (yk1 - m * yk)
-    for l in range(nl):
-        y[n - 1, l] = y[n - 1, l] * AINV[n - 1, l]
-    if n >= 2:
-        for l in range(nl):
-            y[n - 2, l] = (y[n - 2, l] - BU[n - 2, l] * y[n - 1, l]) * AINV[n - 2, l]
-    for k in range(n - 3, -1, -1):
-        for l in range(nl):
-            y[k, l] = (y[k, l] - BU[k, l] * y[k + 1, l] - D2[k, l] * y[k + 2, l]) * AINV[k, l]
 
 
 @kernel_inner
