@@ -347,8 +347,9 @@ def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws
     #    scan of the matrix's own rows), then the scaled copy into the
     #    slot's column.  Trivial jobs (zero or non-finite matrices) finish
     #    on the spot and the next job takes the slot.
-    sa = np.zeros(L)
-    sb = np.zeros(L)
+    tmp = np.zeros((7, L))
+    sa = tmp[0]
+    sb = tmp[1]
     for l in range(L):
         job[l] = -1
         while nxt_job < stop:
@@ -373,8 +374,11 @@ def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws
             break
     # 4. Gershgorin bounds (radius |e_{i-1}| + |e_i|) and moments, in the
     #    order _load_lane uses; then e**2 with the subnormal flush.
-    gl = np.full(L, np.inf)
-    gu = np.full(L, -np.inf)
+    gl = tmp[2]
+    gu = tmp[3]
+    for l in range(L):
+        gl[l] = np.inf
+        gu[l] = -np.inf
     for i in range(n):
         for l in range(L):
             di = db[i, l]
@@ -383,14 +387,14 @@ def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws
             c = di + rad
             gl[l] = a if a < gl[l] else gl[l]
             gu[l] = c if c > gu[l] else gu[l]
-    sd = np.zeros(L)
-    sd2 = np.zeros(L)
+    sd = tmp[4]
+    sd2 = tmp[5]
     for i in range(n):
         for l in range(L):
             di = db[i, l]
             sd[l] += di
             sd2[l] += di * di
-    se2 = np.zeros(L)
+    se2 = tmp[6]
     for i in range(n):
         for l in range(L):
             ep = e2b[i, l]
@@ -466,23 +470,32 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     half = T(0.5)
     # Zeros: a slot that never gets a job must hold an inert matrix (garbage
     # could be subnormal or NaN, and slow down every division of the pass).
-    db = np.zeros((n, ROW), d.dtype)
-    e2b = np.zeros((n, ROW), d.dtype)
-    x = np.zeros(L, d.dtype)
-    lo = np.empty(L, d.dtype)
-    hi = np.empty(L, d.dtype)
-    atol = np.empty(L, d.dtype)
-    st = np.empty((6, L), d.dtype)
-    clo = np.empty(L, np.int64)
-    chi = np.empty(L, np.int64)
-    expo = np.zeros(L, np.int64)
-    job = np.full(L, -1, np.int64)  # -1: idle slot
-    budget = np.zeros(L, np.int64)
-    nlag = np.zeros(L, np.int64)
-    nint = np.zeros(L, np.int64)
-    dxp = np.empty(L, d.dtype)
-    mu = np.zeros(L)
-    sig = np.zeros(L)
+    # Few allocations (each costs ~60 ns; a block made 25): the work arrays
+    # are rows of three.
+    mats = np.zeros((2, n, ROW), d.dtype)
+    db = mats[0]
+    e2b = mats[1]
+    fstate = np.zeros((11, L), d.dtype)
+    x = fstate[0]
+    lo = fstate[1]
+    hi = fstate[2]
+    atol = fstate[3]
+    dxp = fstate[4]
+    st = fstate[5:11]
+    istate = np.zeros((8, L), np.int64)
+    clo = istate[0]
+    chi = istate[1]
+    expo = istate[2]
+    job = istate[3]
+    budget = istate[4]
+    nlag = istate[5]
+    nint = istate[6]
+    act = istate[7]
+    for l in range(L):
+        job[l] = -1  # idle slot
+    moments = np.zeros((2, L))
+    mu = moments[0]
+    sig = moments[1]
     pivmin = T(safemin)  # scaled so that max e**2 < 1: dstebz's safemin*max(1, e2max)
     rtol = T(2.0 * eps)
 
@@ -492,7 +505,6 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     for l in range(L):
         running += job[l] >= 0
 
-    act = np.empty(L, np.int64)
     while running > 0:
         if running <= _FEW_SLOTS:
             nact = 0
