@@ -245,8 +245,9 @@ def _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype):
     the power of two the kernels use (input of the eigenvector kernel).
     """
     m = lane_b.shape[0]
-    w = np.empty(m, dtype)
-    ws = np.empty(m, dtype)
+    out = np.empty((2, m), dtype)  # one allocation for w and ws
+    w = out[0]
+    ws = out[1]
     info = np.zeros(m, np.int32)
     if m == 0:
         return w, ws, info
@@ -358,7 +359,7 @@ def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mco
     w, ws, info = _eigenvalues(d2, e2, lane_b, lane_k.reshape(-1), tol, dtype)
     w = w.reshape(nb, m)
     ws = ws.reshape(nb, m)
-    nonfinite = _check_eigenvalue_info(info.reshape(nb, m), batch, d2, e2, check_finite)
+    nonfinite = _check_eigenvalue_info(info.reshape(nb, m), batch, d2, e2, check_finite) if np.count_nonzero(info) else None
     if m > 1 and (ws[:, 1:] < ws[:, :-1]).any():
         # Each eigenvalue is computed independently; inside a cluster they can
         # come out one rounding apart in the wrong order.  One scale factor
