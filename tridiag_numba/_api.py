@@ -124,17 +124,21 @@ def _prepare(d, e, extra_batch=()):
     d2 is (B, n) and e2 (B, n-1), C-contiguous, writeable, of one float dtype,
     broadcast to ``batch_shape`` (which also absorbs ``extra_batch``).
     """
-    if type(d) is np.ndarray and type(e) is np.ndarray and not extra_batch:
+    if d.__class__ is np.ndarray and e.__class__ is np.ndarray and not extra_batch:
         # Fast path for the common call (~2 us of a ~40 us 50x100 call):
         # same float dtype, matching shapes, C-contiguous and writeable.
-        n = d.shape[-1] if d.ndim else 0
-        if (n > 0 and d.dtype is e.dtype and d.dtype.char in "fd" and e.shape[:-1] == d.shape[:-1]
-                and e.ndim == d.ndim and e.shape[-1] == n - 1
-                and d.flags.c_contiguous and e.flags.c_contiguous and d.flags.writeable and e.flags.writeable):
-            if d.ndim == 2:
-                return d, e, d.shape[:-1], n, d.dtype
-            nb = d.size // n
-            return d.reshape(nb, n), e.reshape(nb, n - 1), d.shape[:-1], n, d.dtype
+        ds = d.shape
+        es = e.shape
+        dt = d.dtype
+        if ds and len(es) == len(ds) and es[-1] == ds[-1] - 1 >= 0 and es[:-1] == ds[:-1] and dt is e.dtype and dt.char in "fd":
+            fd = d.flags
+            fe = e.flags
+            if fd.c_contiguous and fe.c_contiguous and fd.writeable and fe.writeable:
+                n = ds[-1]
+                if len(ds) == 2:
+                    return d, e, ds[:-1], n, dt
+                nb = d.size // n
+                return d.reshape(nb, n), e.reshape(nb, n - 1), ds[:-1], n, dt
     d = _as_real_array(d, "d")
     e = _as_real_array(e, "e")
     if d.ndim < 1:
@@ -170,9 +174,9 @@ def _is_int_scalar(k):
 
 def _prepare_k(d, e, k):
     """_prepare plus k: k becomes an int, or an int64 array over the batch."""
-    if _is_int_scalar(k):
+    if k.__class__ is int or _is_int_scalar(k):
         d2, e2, batch, n, dtype = _prepare(d, e)
-        return d2, e2, batch, n, _normalise_k(k, n), dtype
+        return d2, e2, batch, n, (int(k) % n if -n <= k < n else _normalise_k(k, n)), dtype
     kk = np.asarray(k)
     d2, e2, batch, n, dtype = _prepare(d, e, extra_batch=kk.shape)
     kk = np.ascontiguousarray(np.broadcast_to(_normalise_k(kk, n), batch)).reshape(-1)
@@ -300,38 +304,32 @@ def _eigenvectors(d2, e2, ws, kidx, mcount, dtype):
 
 
 _LANE_CACHE = {}
-#: Only index arrays up to this many lanes are cached: building them costs
-#: ~1 us, which matters next to a ~50 us call on a small batch and not at all
-#: on a big one, where caching would only pin memory.
+#: Only index arrays up to this many lanes are cached (see _lane_arrays).
 _LANE_CACHE_MAX_SIZE = 4096
 
 
-def _cached_lanes(key, size, make):
-    """The int64 index array ``make()`` of ``size`` lanes, cached for small sizes.
+def _lane_arrays(nb, m, lane_k):
+    """(lane_b, lane_k) as int64 arrays over nb * m lanes.
 
-    Cached arrays are shared between calls: nothing may write to them.  They
-    stay writeable because a read-only array is another numba type, i.e. one
-    more compile of every kernel.
+    lane_b is [0]*m + [1]*m + ...; ``lane_k`` an int (the same index for
+    every lane) or an int64 array (B, m).  Small index arrays are cached,
+    one dict lookup a call (building them costs ~1 us, which matters next to
+    a ~40 us call on a small batch and not at all on a big one, where caching
+    would only pin memory).  Cached arrays are shared between calls: nothing
+    may write to them.  They stay writeable because a read-only array is
+    another numba type, i.e. one more compile of every kernel.
     """
-    if size > _LANE_CACHE_MAX_SIZE:
-        return make()
-    a = _LANE_CACHE.get(key)
-    if a is None:
-        if len(_LANE_CACHE) >= 64:
-            _LANE_CACHE.clear()
-        a = make()
-        _LANE_CACHE[key] = a
-    return a
-
-
-def _lane_matrices(nb, m):
-    """lane_b for nb matrices with m lanes each: [0]*m + [1]*m + ..."""
-    return _cached_lanes(("b", nb, m), nb * m, lambda: np.repeat(np.arange(nb, dtype=np.int64), m))
-
-
-def _lane_constant(size, k):
-    """lane_k when every lane asks for the same index k."""
-    return _cached_lanes(("k", size, k), size, lambda: np.full(size, k, np.int64))
+    const = lane_k.__class__ is int
+    key = (nb, m, lane_k if const else None)
+    pair = _LANE_CACHE.get(key)
+    if pair is None:
+        size = nb * m
+        pair = (np.repeat(np.arange(nb, dtype=np.int64), m), np.full(size, lane_k, np.int64) if const else None)
+        if size <= _LANE_CACHE_MAX_SIZE:
+            if len(_LANE_CACHE) >= 64:
+                _LANE_CACHE.clear()
+            _LANE_CACHE[key] = pair
+    return pair[0], (pair[1] if const else lane_k.reshape(-1))
 
 
 def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mcount=None):
@@ -351,12 +349,10 @@ def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mco
         w = np.repeat(d2, m, axis=1)
         v = np.ones((nb, 1, m), dtype) if want_vectors else None
         return w, v, nonfinite
-    lane_b = _lane_matrices(nb, m)
-    if isinstance(lane_k, int):
-        lane_k = _lane_constant(nb * m, lane_k)
+    lane_b, lane_k = _lane_arrays(nb, m, lane_k)
     if want_vectors and m == 1 and mcount is None:
-        return _solve_pairs(d2, e2, batch, lane_b, lane_k.reshape(-1), tol, dtype, check_finite)
-    w, ws, info = _eigenvalues(d2, e2, lane_b, lane_k.reshape(-1), tol, dtype)
+        return _solve_pairs(d2, e2, batch, lane_b, lane_k, tol, dtype, check_finite)
+    w, ws, info = _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype)
     w = w.reshape(nb, m)
     ws = ws.reshape(nb, m)
     nonfinite = _check_eigenvalue_info(info.reshape(nb, m), batch, d2, e2, check_finite) if np.count_nonzero(info) else None
@@ -467,7 +463,8 @@ def kth_eigenvalue(d, e, k, *, check_finite=True, tol=0.0):
     d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
     w, _, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, False, check_finite)
     w = w.reshape(batch)
-    _mark_nonfinite(nonfinite, w.reshape(-1))
+    if nonfinite is not None:
+        _mark_nonfinite(nonfinite, w.reshape(-1))
     return w
 
 
@@ -527,7 +524,8 @@ def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):
     tol = _check_tol(tol)
     d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
     w, v, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, True, check_finite)
-    _mark_nonfinite(nonfinite, w.reshape(-1), v.reshape(-1, n))
+    if nonfinite is not None:
+        _mark_nonfinite(nonfinite, w.reshape(-1), v.reshape(-1, n))
     return w.reshape(batch), v.reshape(batch + (n,))
 
 
