@@ -347,3 +347,48 @@ def test_scale_exponent_bit_patterns(dtype):
             want = (int(np.frexp(np.abs(both).max())[1]), True, False)
         got = scale_exponent(d[None, :], e[None, :])
         assert tuple(got) == want, (d, e, got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sturm_pass_intrinsics_match_scalar_steps(dtype):
+    """The two LLVM-IR Sturm passes (all LANES slots as vectors, and the
+    gather of up to 16 listed slots) are bit-identical to the scalar step
+    ``_sturm_step``: counts, Laguerre sums and final pivots, including exact
+    zero pivots (replaced by -pivmin), NaN shifts and idle zero slots."""
+    from numba import njit
+
+    import tridiag_numba._kernels as K
+
+    @njit
+    def scalar_pass(db, e2b, x, pivmin, st, act, nact):
+        st[:, :] = 0
+        for i in range(db.shape[0]):
+            for t in range(nact):
+                K._sturm_step(db, e2b, x, pivmin, st, i, act[t])
+
+    full = njit(lambda db, e2b, x, pivmin, st: K._sturm_pass_simd(db, e2b, x, pivmin, st))
+    gather = njit(lambda db, e2b, x, pivmin, st, act, nact: K._sturm_pass_gather(db, e2b, x, pivmin, st, act, nact))
+    rng = np.random.default_rng(11)
+    pivmin = dtype(np.finfo(dtype).tiny)
+    for n in (1, 2, 7, 100):
+        db = np.zeros((n, K.ROW), dtype)
+        e2b = np.zeros((n, K.ROW), dtype)
+        db[:, :27] = rng.standard_normal((n, 27)) / 4
+        e2b[1:, :27] = (rng.standard_normal((n - 1, 27)) / 4) ** 2
+        x = np.zeros(K.LANES, dtype)
+        x[:27] = rng.standard_normal(27) / 4
+        x[3] = db[0, 3]  # exact zero first pivot
+        x[5] = np.nan
+        x[6] = db[0, 6] + np.sqrt(e2b[min(1, n - 1), 6]) if n > 1 else x[6]
+        want = np.zeros((6, K.LANES), dtype)
+        scalar_pass(db, e2b, x, pivmin, want, np.arange(K.LANES), K.LANES)
+        got = np.full((6, K.LANES), 7, dtype)
+        full(db, e2b, x, pivmin, got)
+        np.testing.assert_array_equal(got, want, err_msg=f"full pass, n = {n}")
+        for nact in (1, 5, 8, 9, 16):
+            act = np.sort(rng.choice(K.LANES, nact, replace=False)).astype(np.int64)
+            got = np.full((6, K.LANES), 7, dtype)
+            gather(db, e2b, x, pivmin, got, act, nact)
+            np.testing.assert_array_equal(got[:, act], want[:, act], err_msg=f"gather of {nact}, n = {n}")
+            rest = np.setdiff1d(np.arange(K.LANES), act)
+            assert (got[:, rest] == 7).all(), "gather wrote a slot it was not given"

@@ -51,9 +51,9 @@ _FUDGE = 2.1
 _MAX_LAGUERRE = 20
 # Interpolated shifts stay this fraction of the bracket away from its ends.
 _CLAMP = 0.01
-# With at most this many slots busy, a pass runs scalar code over just those
-# (see _sturm_pass_few; measured break-even with the full pass: ~6 slots).
-_FEW_SLOTS = 5
+# With at most this many slots busy, a pass gathers just those into one or
+# two vectors (_sturm_pass_gather takes up to 2 * _VEC).
+_FEW_SLOTS = 16
 
 
 def _float_bits(x):
@@ -145,6 +145,61 @@ def _norm_ppf(p):
 _VEC = 8
 
 
+def _check_sturm_types(db, e2b, x, st):
+    """Typing-time checks shared by the Sturm pass intrinsics."""
+    for a in (db, e2b, st):
+        if not (isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"):
+            raise numba.core.errors.TypingError("Sturm pass: db, e2b and st must be C-contiguous 2-D arrays")
+    if not (isinstance(x, types.Array) and x.ndim == 1 and x.layout == "C"):
+        raise numba.core.errors.TypingError("Sturm pass: x must be a C-contiguous 1-D array")
+    if not (db.dtype == e2b.dtype == x.dtype == st.dtype and isinstance(db.dtype, types.Float)):
+        raise numba.core.errors.TypingError("Sturm pass: arrays of one float dtype required")
+
+
+def _emit_sturm_loop(context, builder, fty, n, pivmin, xs, load_row):
+    """IR of the Sturm recurrence with Laguerre sums over ``len(xs)`` vectors
+    of _VEC lanes (see :func:`_sturm_pass`).  ``load_row(i, g)`` gives vector
+    ``g`` of row ``i`` of (d, e**2).  Returns the state: six lists of
+    allocas (r, a, c, s1, s2, count), which LLVM promotes to registers."""
+    vty = ir.VectorType(fty, _VEC)
+
+    def const(v):
+        return ir.Constant(vty, [ir.Constant(fty, v)] * _VEC)
+
+    zero, one, two = const(0.0), const(1.0), const(2.0)
+    piv = ir.Constant(vty, ir.Undefined)
+    for t in range(_VEC):
+        piv = builder.insert_element(piv, pivmin, ir.Constant(ir.IntType(32), t))
+    negpiv = builder.fsub(zero, piv)  # exact: -pivmin
+    bits = 64 if isinstance(fty, ir.DoubleType) else 32
+    fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty]), f"llvm.fabs.v{_VEC}f{bits}")
+    groups = len(xs)
+    state = [[cgutils.alloca_once_value(builder, zero) for _ in range(groups)] for _ in range(6)]
+    with cgutils.for_range(builder, n) as loop:
+        i = loop.index
+        for g in range(groups):
+            dv, e2 = load_row(i, g)
+            rp = builder.load(state[0][g])
+            ap = builder.load(state[1][g])
+            cp = builder.load(state[2][g])
+            # q = d - x - e2 r; |q| < pivmin (or NaN) -> -pivmin
+            q = builder.fsub(builder.fsub(dv, xs[g]), builder.fmul(e2, rp))
+            q = builder.select(builder.fcmp_ordered(">=", builder.call(fabs, [q]), piv), q, negpiv)
+            rn = builder.fdiv(one, q)
+            # a = (e2 a r - 1) / q;  c = e2 r (c - 2 a a) / q
+            an = builder.fmul(builder.fsub(builder.fmul(builder.fmul(e2, ap), rp), one), rn)
+            cn = builder.fmul(builder.fmul(builder.fmul(e2, rp),
+                                           builder.fsub(cp, builder.fmul(builder.fmul(two, ap), ap))), rn)
+            builder.store(rn, state[0][g])
+            builder.store(an, state[1][g])
+            builder.store(cn, state[2][g])
+            builder.store(builder.fadd(builder.load(state[3][g]), an), state[3][g])
+            builder.store(builder.fadd(builder.load(state[4][g]), builder.fsub(builder.fmul(an, an), cn)), state[4][g])
+            neg = builder.select(builder.fcmp_ordered("<", q, zero), one, zero)
+            builder.store(builder.fadd(builder.load(state[5][g]), neg), state[5][g])
+    return state
+
+
 @intrinsic(prefer_literal=False)
 def _sturm_pass_simd(typingctx, db, e2b, x, pivmin, st):
     """:func:`_sturm_pass` written as LLVM IR over vectors of _VEC lanes.
@@ -154,91 +209,118 @@ def _sturm_pass_simd(typingctx, db, e2b, x, pivmin, st):
     do not alias the matrix rows): 24 vector loads and 24 stores per step
     for 32 float64 lanes.  Here the state of LANES / _VEC vectors lives in
     stack slots that LLVM promotes to registers (6 x 4 = 24 of the 32 zmm
-    registers for float64), so a step only loads its matrix row: a pass
-    takes ~0.6 of the time.  The operations are those of
-    :func:`_sturm_step`, in the same order and without contraction, so the
-    results are bit-identical to the scalar recurrence (tested).
+    registers for float64), so a step only loads its matrix row and the
+    pass is bound by the divider (~10% faster in a block).  The operations
+    are those of :func:`_sturm_step`, in the same order and without
+    contraction, so the results are bit-identical to the scalar recurrence
+    (tests/test_core_accuracy.py checks it).
 
     Requires C-contiguous 2-D ``db``/``e2b`` with at least LANES columns,
     ``x`` with at least LANES entries and ``st`` (6, >= LANES), one float dtype.
     """
-    for a in (db, e2b, st):
-        if not (isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"):
-            raise numba.core.errors.TypingError("_sturm_pass_simd: db, e2b and st must be C-contiguous 2-D arrays")
-    if not (isinstance(x, types.Array) and x.ndim == 1 and x.layout == "C"):
-        raise numba.core.errors.TypingError("_sturm_pass_simd: x must be a C-contiguous 1-D array")
-    if not (db.dtype == e2b.dtype == x.dtype == st.dtype and isinstance(db.dtype, types.Float)):
-        raise numba.core.errors.TypingError("_sturm_pass_simd: arrays of one float dtype required")
+    _check_sturm_types(db, e2b, x, st)
     sig = types.void(db, e2b, x, pivmin, st)
 
     def codegen(context, builder, signature, args):
         dbv, e2bv, xv, pv, stv = args
         dbt, e2bt, xt, pt, stt = signature.args
         fty = context.get_value_type(dbt.dtype)
-        vty = ir.VectorType(fty, _VEC)
+        vptr = ir.VectorType(fty, _VEC).as_pointer()
         i64 = ir.IntType(64)
-        groups = LANES // _VEC
         dba = context.make_array(dbt)(context, builder, dbv)
         e2ba = context.make_array(e2bt)(context, builder, e2bv)
         xa = context.make_array(xt)(context, builder, xv)
         sta = context.make_array(stt)(context, builder, stv)
-        n = builder.extract_value(dba.shape, 0)
         drow = builder.extract_value(dba.shape, 1)
         erow = builder.extract_value(e2ba.shape, 1)
         strow = builder.extract_value(sta.shape, 1)
 
-        def const(v):
-            return ir.Constant(vty, [ir.Constant(fty, v)] * _VEC)
-
-        zero, one, two = const(0.0), const(1.0), const(2.0)
-        piv = ir.Constant(vty, ir.Undefined)
-        pvv = context.cast(builder, pv, pt, dbt.dtype)
-        for t in range(_VEC):
-            piv = builder.insert_element(piv, pvv, ir.Constant(ir.IntType(32), t))
-        negpiv = builder.fsub(zero, piv)  # exact: -pivmin
-        vptr = vty.as_pointer()
-
         def vload(base, off):
             return builder.load(builder.bitcast(builder.gep(base, [off]), vptr), align=8)
 
-        def vstore(val, base, off):
-            builder.store(val, builder.bitcast(builder.gep(base, [off]), vptr), align=8)
+        def load_row(i, g):
+            goff = ir.Constant(i64, g * _VEC)
+            return (vload(dba.data, builder.add(builder.mul(i, drow), goff)),
+                    vload(e2ba.data, builder.add(builder.mul(i, erow), goff)))
 
-        bits = 64 if isinstance(fty, ir.DoubleType) else 32
-        fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty]), f"llvm.fabs.v{_VEC}f{bits}")
-        xs = [vload(xa.data, ir.Constant(i64, g * _VEC)) for g in range(groups)]
-        # Rows r, a, c, s1, s2, count; allocas, promoted to registers.
-        state = [[cgutils.alloca_once_value(builder, zero) for _ in range(groups)] for _ in range(6)]
-        with cgutils.for_range(builder, n) as loop:
-            i = loop.index
-            dbase = builder.mul(i, drow)
-            ebase = builder.mul(i, erow)
-            for g in range(groups):
-                goff = ir.Constant(i64, g * _VEC)
-                dv = vload(dba.data, builder.add(dbase, goff))
-                e2 = vload(e2ba.data, builder.add(ebase, goff))
-                rp = builder.load(state[0][g])
-                ap = builder.load(state[1][g])
-                cp = builder.load(state[2][g])
-                # q = d - x - e2 r; |q| < pivmin (or NaN) -> -pivmin
-                q = builder.fsub(builder.fsub(dv, xs[g]), builder.fmul(e2, rp))
-                q = builder.select(builder.fcmp_ordered(">=", builder.call(fabs, [q]), piv), q, negpiv)
-                rn = builder.fdiv(one, q)
-                # a = (e2 a r - 1) / q;  c = e2 r (c - 2 a a) / q
-                an = builder.fmul(builder.fsub(builder.fmul(builder.fmul(e2, ap), rp), one), rn)
-                cn = builder.fmul(builder.fmul(builder.fmul(e2, rp),
-                                               builder.fsub(cp, builder.fmul(builder.fmul(two, ap), ap))), rn)
-                builder.store(rn, state[0][g])
-                builder.store(an, state[1][g])
-                builder.store(cn, state[2][g])
-                builder.store(builder.fadd(builder.load(state[3][g]), an), state[3][g])
-                builder.store(builder.fadd(builder.load(state[4][g]), builder.fsub(builder.fmul(an, an), cn)), state[4][g])
-                neg = builder.select(builder.fcmp_ordered("<", q, zero), one, zero)
-                builder.store(builder.fadd(builder.load(state[5][g]), neg), state[5][g])
+        xs = [vload(xa.data, ir.Constant(i64, g * _VEC)) for g in range(LANES // _VEC)]
+        state = _emit_sturm_loop(context, builder, fty, builder.extract_value(dba.shape, 0),
+                                 context.cast(builder, pv, pt, dbt.dtype), xs, load_row)
         for f in range(6):
-            fbase = builder.mul(ir.Constant(i64, f), strow)
-            for g in range(groups):
-                vstore(builder.load(state[f][g]), sta.data, builder.add(fbase, ir.Constant(i64, g * _VEC)))
+            for g in range(LANES // _VEC):
+                off = builder.add(builder.mul(ir.Constant(i64, f), strow), ir.Constant(i64, g * _VEC))
+                builder.store(builder.load(state[f][g]), builder.bitcast(builder.gep(sta.data, [off]), vptr), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=False)
+def _sturm_pass_gather(typingctx, db, e2b, x, pivmin, st, act, nact):
+    """:func:`_sturm_pass_simd` for the ``nact`` <= 2 _VEC slots listed in
+    ``act`` only: their rows are gathered into one or two vectors per step.
+
+    The last passes of a block run with a few stragglers, and a full pass
+    costs as much with 1 busy slot as with 32.  With one or two vectors the
+    recurrence is bound by its latency instead (~0.6 us for n = 100, about
+    a third of a full pass).  Bit-identical to the full pass.
+    """
+    _check_sturm_types(db, e2b, x, st)
+    sig = types.void(db, e2b, x, pivmin, st, act, nact)
+
+    def codegen(context, builder, signature, args):
+        dbv, e2bv, xv, pv, stv, actv, nactv = args
+        dbt, e2bt, xt, pt, stt, actt, nactt = signature.args
+        fty = context.get_value_type(dbt.dtype)
+        vty = ir.VectorType(fty, _VEC)
+        i64 = ir.IntType(64)
+        i32 = ir.IntType(32)
+        dba = context.make_array(dbt)(context, builder, dbv)
+        e2ba = context.make_array(e2bt)(context, builder, e2bv)
+        xa = context.make_array(xt)(context, builder, xv)
+        sta = context.make_array(stt)(context, builder, stv)
+        acta = context.make_array(actt)(context, builder, actv)
+        nact = context.cast(builder, nactv, nactt, types.int64)
+        drow = builder.extract_value(dba.shape, 1)
+        erow = builder.extract_value(e2ba.shape, 1)
+        strow = builder.extract_value(sta.shape, 1)
+        n = builder.extract_value(dba.shape, 0)
+        pivmin = context.cast(builder, pv, pt, dbt.dtype)
+        # Slot of each lane; lanes past nact repeat the first slot (computed,
+        # never stored).
+        slots = []
+        for t in range(2 * _VEC):
+            use = builder.icmp_signed("<", ir.Constant(i64, t), nact)
+            tt = builder.select(use, ir.Constant(i64, t), ir.Constant(i64, 0))
+            slots.append(context.cast(builder, builder.load(builder.gep(acta.data, [tt])), actt.dtype, types.int64))
+
+        def gather(base, row_off, g):
+            v = ir.Constant(vty, ir.Undefined)
+            for t in range(_VEC):
+                val = builder.load(builder.gep(base, [builder.add(row_off, slots[g * _VEC + t])]))
+                v = builder.insert_element(v, val, ir.Constant(i32, t))
+            return v
+
+        def emit(groups):
+            xs = [gather(xa.data, ir.Constant(i64, 0), g) for g in range(groups)]
+
+            def load_row(i, g):
+                return gather(dba.data, builder.mul(i, drow), g), gather(e2ba.data, builder.mul(i, erow), g)
+
+            state = _emit_sturm_loop(context, builder, fty, n, pivmin, xs, load_row)
+            for t in range(groups * _VEC):
+                g, u = divmod(t, _VEC)
+                with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, t), nact)):
+                    for f in range(6):
+                        val = builder.extract_element(builder.load(state[f][g]), ir.Constant(i32, u))
+                        off = builder.add(builder.mul(ir.Constant(i64, f), strow), slots[t])
+                        builder.store(val, builder.gep(sta.data, [off]))
+
+        with builder.if_else(builder.icmp_signed("<=", nact, ir.Constant(i64, _VEC))) as (one_vec, two_vecs):
+            with one_vec:
+                emit(1)
+            with two_vecs:
+                emit(2)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -290,28 +372,6 @@ def _sturm_pass(db, e2b, x, pivmin, st):
     count.  The work is :func:`_sturm_pass_simd`'s.
     """
     _sturm_pass_simd(db, e2b, x, pivmin, st)
-
-
-@kernel_inner(inline="always")
-def _sturm_pass_few(db, e2b, x, pivmin, st, act, nact):
-    """:func:`_sturm_pass` for the ``nact`` slots listed in ``act`` only.
-
-    The last passes of a block run with a few stragglers; a full pass
-    costs the same with 1 slot busy as with 32.  Scalar code over a short
-    list is bound by the latency of the recurrence instead (~1.0 us for
-    n = 100 and one slot, ~0.3 us more per extra slot, against ~2.1 us for
-    the full pass), and gives bit-identical results (same operations in
-    the same order, no contraction).
-    """
-    n = db.shape[0]
-    zero = db.dtype.type(0.0)
-    for t in range(nact):
-        l = act[t]
-        for f in range(6):
-            st[f, l] = zero
-    for i in range(n):
-        for t in range(nact):
-            _sturm_step(db, e2b, x, pivmin, st, i, act[t])
 
 
 @kernel_inner
@@ -608,7 +668,7 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
                 if job[l] >= 0:
                     act[nact] = l
                     nact += 1
-            _sturm_pass_few(db, e2b, x, pivmin, st, act, nact)
+            _sturm_pass_gather(db, e2b, x, pivmin, st, act, nact)
         else:
             _sturm_pass(db, e2b, x, pivmin, st)
         for l in range(L):
