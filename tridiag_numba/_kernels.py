@@ -329,7 +329,8 @@ def _sturm_pass_gather(typingctx, db, e2b, x, pivmin, st, act, nact):
 @kernel_inner(inline="always")
 def _sturm_step(db, e2b, x, pivmin, st, i, l):
     """Step ``i`` of slot ``l``'s Sturm sequence with its Laguerre sums: the
-    scalar form of :func:`_sturm_pass_simd`'s step, operation for operation."""
+    scalar form of :func:`_sturm_pass_simd`'s step, operation for operation
+    (the reference the IR passes are tested against)."""
     zero = db.dtype.type(0.0)
     one = db.dtype.type(1.0)
     two = db.dtype.type(2.0)
@@ -697,7 +698,8 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
                 info[j] = INFO_OK if finished else INFO_NO_CONVERGENCE
                 job[l] = -1
                 if nxt_job < stop:
-                    # (Tested here: a call passing ~25 arrays costs ~50 ns.)
+                    # Only then: the call passes ~25 arrays and cost ~0.2 us
+                    # even with nothing to load (4 us of a 25-job block).
                     nxt_job = _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
                                          db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp)
                 if job[l] < 0:
