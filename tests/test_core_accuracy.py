@@ -392,3 +392,50 @@ def test_sturm_pass_intrinsics_match_scalar_steps(dtype):
             np.testing.assert_array_equal(got[:, act], want[:, act], err_msg=f"gather of {nact}, n = {n}")
             rest = np.setdiff1d(np.arange(K.LANES), act)
             assert (got[:, rest] == 7).all(), "gather wrote a slot it was not given"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 2, 9, 100])
+def test_block_moments_matches_row_loops(dtype, n):
+    """``_block_moments`` (LLVM IR, accumulators in registers) gives, bit for
+    bit, what row-by-row loops in the dtype's arithmetic give: Gershgorin
+    bounds, sum d, sum d**2, sum e**2 (float64 sums), and e**2 flushed to
+    zero below safemin -- including idle zero slots and tiny entries."""
+    from numba import njit
+
+    import tridiag_numba._kernels as K
+
+    moments = njit(lambda db, e2b, acc, safemin: K._block_moments(db, e2b, acc, safemin))
+    rng = np.random.default_rng(5)
+    safemin = float(np.finfo(dtype).tiny)
+    db = np.zeros((n, K.ROW), dtype)
+    e2b = np.zeros((n, K.ROW), dtype)
+    db[:, :29] = rng.standard_normal((n, 29)) / 2
+    e2b[1:, :29] = np.abs(rng.standard_normal((n - 1, 29)) / 2)
+    if n > 2:
+        e2b[2, 4] = np.sqrt(safemin) / 4  # its square is flushed
+    want_e = e2b.copy()
+    gl = np.full(K.LANES, np.inf)
+    gu = np.full(K.LANES, -np.inf)
+    sums = np.zeros((3, K.LANES))
+    for i in range(n):
+        di = db[i, : K.LANES]
+        ep = e2b[i, : K.LANES]
+        rad = ep + (e2b[i + 1, : K.LANES] if i < n - 1 else dtype(0))
+        a = (di - rad).astype(np.float64)
+        c = (di + rad).astype(np.float64)
+        gl = np.where(a < gl, a, gl)
+        gu = np.where(c > gu, c, gu)
+        sums[0] += di
+        sums[1] += (di * di).astype(np.float64)
+        e2 = ep * ep
+        sums[2] += e2
+        want_e[i, : K.LANES] = np.where(e2.astype(np.float64) >= safemin, e2, dtype(0))
+    acc = np.full((5, K.LANES), 7.0)
+    got_e = e2b.copy()
+    moments(db, got_e, acc, safemin)
+    np.testing.assert_array_equal(acc[0], gl)
+    np.testing.assert_array_equal(acc[1], gu)
+    np.testing.assert_array_equal(acc[2:], sums)
+    np.testing.assert_array_equal(got_e[:, : K.LANES], want_e[:, : K.LANES])
+    np.testing.assert_array_equal(got_e[:, K.LANES :], e2b[:, K.LANES :])
