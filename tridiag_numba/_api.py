@@ -26,7 +26,6 @@ _SELECT = {"a": "a", "all": "a", 0: "a", "v": "v", "value": "v", 1: "v", "i": "i
 _DRIVERS = ("auto", "stemr", "sterf", "stebz", "stev", "stevd")
 
 
-
 class _Local(threading.local):
     # A class default: reading a thread-local attribute that was never set
     # raises and catches AttributeError inside ``getattr`` (~0.4 us a call).
