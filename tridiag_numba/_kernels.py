@@ -145,6 +145,26 @@ def _norm_ppf(p):
 _VEC = 8
 
 
+def _ir_arrays(context, builder, signature, args):
+    """An intrinsic's array arguments as numba array structs (``.data``,
+    ``.shape``); None in the places of its scalar arguments."""
+    return [context.make_array(t)(context, builder, v) if isinstance(t, types.Array) else None
+            for t, v in zip(signature.args, args)]
+
+
+def _ir_const(vty, value):
+    """Vector constant of type ``vty`` with every lane ``value``."""
+    return ir.Constant(vty, [ir.Constant(vty.element, value)] * vty.count)
+
+
+def _ir_splat(builder, vty, value):
+    """Vector of type ``vty`` with every lane the run-time scalar ``value``."""
+    v = ir.Constant(vty, ir.Undefined)
+    for t in range(vty.count):
+        v = builder.insert_element(v, value, ir.Constant(ir.IntType(32), t))
+    return v
+
+
 def _check_sturm_types(db, e2b, x, st):
     """Typing-time checks shared by the Sturm pass intrinsics."""
     for a in (db, e2b, st):
@@ -162,14 +182,8 @@ def _emit_sturm_loop(context, builder, fty, n, pivmin, xs, load_row):
     ``g`` of row ``i`` of (d, e**2).  Returns the state: six lists of
     allocas (r, a, c, s1, s2, count), which LLVM promotes to registers."""
     vty = ir.VectorType(fty, _VEC)
-
-    def const(v):
-        return ir.Constant(vty, [ir.Constant(fty, v)] * _VEC)
-
-    zero, one, two = const(0.0), const(1.0), const(2.0)
-    piv = ir.Constant(vty, ir.Undefined)
-    for t in range(_VEC):
-        piv = builder.insert_element(piv, pivmin, ir.Constant(ir.IntType(32), t))
+    zero, one, two = _ir_const(vty, 0.0), _ir_const(vty, 1.0), _ir_const(vty, 2.0)
+    piv = _ir_splat(builder, vty, pivmin)
     negpiv = builder.fsub(zero, piv)  # exact: -pivmin
     bits = 64 if isinstance(fty, ir.DoubleType) else 32
     fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty]), f"llvm.fabs.v{_VEC}f{bits}")
@@ -222,15 +236,12 @@ def _sturm_pass_simd(typingctx, db, e2b, x, pivmin, st):
     sig = types.void(db, e2b, x, pivmin, st)
 
     def codegen(context, builder, signature, args):
-        dbv, e2bv, xv, pv, stv = args
-        dbt, e2bt, xt, pt, stt = signature.args
+        pv = args[3]
+        dbt, pt = signature.args[0], signature.args[3]
         fty = context.get_value_type(dbt.dtype)
         vptr = ir.VectorType(fty, _VEC).as_pointer()
         i64 = ir.IntType(64)
-        dba = context.make_array(dbt)(context, builder, dbv)
-        e2ba = context.make_array(e2bt)(context, builder, e2bv)
-        xa = context.make_array(xt)(context, builder, xv)
-        sta = context.make_array(stt)(context, builder, stv)
+        dba, e2ba, xa, _, sta = _ir_arrays(context, builder, signature, args)
         drow = builder.extract_value(dba.shape, 1)
         erow = builder.extract_value(e2ba.shape, 1)
         strow = builder.extract_value(sta.shape, 1)
@@ -269,17 +280,13 @@ def _sturm_pass_gather(typingctx, db, e2b, x, pivmin, st, act, nact):
     sig = types.void(db, e2b, x, pivmin, st, act, nact)
 
     def codegen(context, builder, signature, args):
-        dbv, e2bv, xv, pv, stv, actv, nactv = args
-        dbt, e2bt, xt, pt, stt, actt, nactt = signature.args
+        pv, nactv = args[3], args[6]
+        dbt, pt, actt, nactt = signature.args[0], signature.args[3], signature.args[5], signature.args[6]
         fty = context.get_value_type(dbt.dtype)
         vty = ir.VectorType(fty, _VEC)
         i64 = ir.IntType(64)
         i32 = ir.IntType(32)
-        dba = context.make_array(dbt)(context, builder, dbv)
-        e2ba = context.make_array(e2bt)(context, builder, e2bv)
-        xa = context.make_array(xt)(context, builder, xv)
-        sta = context.make_array(stt)(context, builder, stv)
-        acta = context.make_array(actt)(context, builder, actv)
+        dba, e2ba, xa, _, sta, acta, _ = _ir_arrays(context, builder, signature, args)
         nact = context.cast(builder, nactv, nactt, types.int64)
         drow = builder.extract_value(dba.shape, 1)
         erow = builder.extract_value(e2ba.shape, 1)
@@ -506,16 +513,14 @@ def _block_moments(typingctx, db, e2b, acc, safemin):
     sig = types.void(db, e2b, acc, safemin)
 
     def codegen(context, builder, signature, args):
-        dbv, e2bv, accv, smv = args
-        dbt, e2bt, acct, smt = signature.args
+        smv = args[3]
+        dbt, smt = signature.args[0], signature.args[3]
         fty = context.get_value_type(dbt.dtype)
         dty = ir.DoubleType()
         vt = ir.VectorType(fty, _VEC)
         vd = ir.VectorType(dty, _VEC)
         i64 = ir.IntType(64)
-        dba = context.make_array(dbt)(context, builder, dbv)
-        e2ba = context.make_array(e2bt)(context, builder, e2bv)
-        acca = context.make_array(acct)(context, builder, accv)
+        dba, e2ba, acca, _ = _ir_arrays(context, builder, signature, args)
         n = builder.extract_value(dba.shape, 0)
         drow = builder.extract_value(dba.shape, 1)
         erow = builder.extract_value(e2ba.shape, 1)
@@ -523,13 +528,8 @@ def _block_moments(typingctx, db, e2b, acc, safemin):
         safemin = context.cast(builder, smv, smt, types.float64)
         groups = LANES // _VEC
 
-        def splat(ty, v):
-            return ir.Constant(ty, [ir.Constant(ty.element, v)] * _VEC)
-
-        safev = ir.Constant(vd, ir.Undefined)
-        for t in range(_VEC):
-            safev = builder.insert_element(safev, safemin, ir.Constant(ir.IntType(32), t))
-        zt = splat(vt, 0.0)
+        safev = _ir_splat(builder, vd, safemin)
+        zt = _ir_const(vt, 0.0)
 
         def widen(v):
             return v if fty == dty else builder.fpext(v, vd)
@@ -538,7 +538,7 @@ def _block_moments(typingctx, db, e2b, acc, safemin):
             return builder.bitcast(builder.gep(base, [off]), ty.as_pointer())
 
         inits = (float("inf"), float("-inf"), 0.0, 0.0, 0.0)
-        accs = [[cgutils.alloca_once_value(builder, splat(vd, v)) for _ in range(groups)] for v in inits]
+        accs = [[cgutils.alloca_once_value(builder, _ir_const(vd, v)) for _ in range(groups)] for v in inits]
         last = builder.sub(n, ir.Constant(i64, 1))
         with cgutils.for_range(builder, n) as loop:
             i = loop.index
@@ -578,16 +578,14 @@ def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws
     """Load the first jobs into all slots of a block; return the new ``nxt_job``.
 
     Same result, bit for bit, as :func:`_fill_slot` slot by slot, but the
-    scans run row by row across the slots: one matrix at a time they are
-    chains of dependent max/min/add (~500 ns per 100x100 matrix), across
-    slots LLVM vectorises them (each loop writes few arrays, which keeps its
-    runtime alias checks within limits).  ``db``/``e2b`` must be zero on
-    entry: idle slots keep the inert zero matrix.
+    Gershgorin bounds and moments come from one sweep across all slots
+    (:func:`_block_moments`): one matrix at a time they are chains of
+    dependent max/min/add (~500 ns per 100x100 matrix).  ``db``/``e2b`` must
+    be zero on entry: idle slots keep the inert zero matrix.
     """
     n = d.shape[1]
     L = LANES
     T = db.dtype.type
-    zero = T(0.0)
     # 1. Per slot: the exact power-of-two scale of its matrix (a vectorised
     #    scan of the matrix's own rows), then the scaled copy into the
     #    slot's column.  Trivial jobs (zero or non-finite matrices) finish
@@ -714,9 +712,7 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     budget = istate[4]
     nlag = istate[5]
     nint = istate[6]
-    act = istate[7]
-    for l in range(L):
-        job[l] = -1  # idle slot
+    act = istate[7]  # busy slots, for _sturm_pass_gather
     moments = np.zeros((2, L))
     mu = moments[0]
     sig = moments[1]
