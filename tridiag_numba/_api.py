@@ -6,6 +6,7 @@ translation of a kernel ``info`` code into an exception happens here.
 
 import math
 import operator
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -83,6 +84,24 @@ def _use_serial(work):
     if work < _PARALLEL_MIN_WORK or _local.serial:
         return True
     return threading.get_ident() != _MAIN_THREAD and not _threadsafe_layer()
+
+
+def _lazy(*args):
+    """Whether an argument is a dask array; then :mod:`tridiag_numba.dask`
+    builds a task graph instead.  dask is not imported here: without
+    ``dask.array`` in ``sys.modules`` no argument can be one."""
+    da = sys.modules.get("dask.array")
+    if da is not None:
+        for a in args:
+            if isinstance(a, da.Array):
+                return True
+    return False
+
+
+def _lazy_call(name, *args, **kwargs):
+    from . import dask
+
+    return getattr(dask, name)(*args, **kwargs)
 
 
 # ---------------------------------------------------------------- validation
@@ -458,6 +477,8 @@ def kth_eigenvalue(d, e, k, *, check_finite=True, tol=0.0):
     >>> np.allclose(w, 2 - 2 * np.cos(np.array([1, n]) * np.pi / (n + 1)))
     True
     """
+    if _lazy(d, e, k):
+        return _lazy_call("kth_eigenvalue", d, e, k, check_finite=check_finite, tol=tol)
     tol = _check_tol(tol)
     d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
     if n == 1:
@@ -526,6 +547,8 @@ def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):
     >>> np.round(v[0], 6)
     array([0.5     , 0.707107, 0.5     ])
     """
+    if _lazy(d, e, k):
+        return _lazy_call("kth_eigenpair", d, e, k, check_finite=check_finite, tol=tol)
     tol = _check_tol(tol)
     d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
     w, v, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, True, check_finite)
@@ -667,6 +690,8 @@ def eigh_tridiagonal(
     >>> np.allclose(T @ v[1], v[1] * w[1])
     True
     """
+    if _lazy(d, e):
+        return _lazy_call("eigh_tridiagonal", d, e, eigvals_only, select, select_range, check_finite, tol, lapack_driver)
     _check_driver(lapack_driver)
     tol = _check_tol(tol)
     d2, e2, batch, n, dtype = _prepare(d, e)
