@@ -309,11 +309,16 @@ def test_xarray_example_runs(capsys):
     assert "identical to the numpy path: True" in capsys.readouterr().out
 
 
-def test_ensemble_demo_matches_numpy_path(client, capsys):
+@pytest.mark.parametrize("scheduler, lazy_arrays", [("cluster", False), ("threads", True)])
+def test_ensemble_demo_matches_numpy_path(client, capsys, scheduler, lazy_arrays):
     """``python -m tridiag_numba --dask N``: generated in the tasks from
-    per-chunk seeds, reduced to statistics; checked against the in-process loop."""
+    per-chunk seeds, reduced to statistics; the same statistics, bit for bit,
+    as the in-process numpy loop over the same chunks (exit status 1 if not)."""
     from tridiag_numba import __main__ as cli
 
-    assert cli.main(["--dask", "3e4", "--dask-chunk", "7000", "--dask-scheduler", client.scheduler.address, "--dask-compare"]) == 0
+    argv = ["--dask", "3e4", "--dask-chunk", "7000", "--dask-compare"]
+    argv += ["--dask-scheduler", client.scheduler.address if scheduler == "cluster" else "threads"]
+    argv += ["--dask-lazy-arrays"] if lazy_arrays else []
+    assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "30,000 matrices" in out and "same statistics as the numpy path: True" in out

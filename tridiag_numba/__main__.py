@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from tridiag_numba import _bench
+from tridiag_numba import _bench, _dask_ensemble
 
 #: Errors are measured in units of n * eps * ||T|| per matrix (||T|| = max abs row sum);
 #: the same constants as the core tests (tests/conftest.py).
@@ -84,6 +84,7 @@ def _parse_args(argv):
         "slow rows (scipy on big batches) get fewer, at least one",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random matrices")
+    _dask_ensemble.add_arguments(parser)
     args = parser.parse_args(argv)
     try:
         args.sizes = [_bench.parse_shape(s) for s in args.sizes.split(",") if s.strip()]
@@ -342,6 +343,8 @@ def _table(args, progress):
 
 def main(argv=None):
     args = _parse_args(argv)
+    if args.dask is not None:
+        return _dask_ensemble.run(args)
     progress = _Progress()
     import tridiag_numba
 
