@@ -25,6 +25,13 @@ from tridiag_numba._api import serial_kernels  # noqa: E402
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+#: Loopback only.  The scheduler serves HTTP (health, metrics) even without a
+#: dashboard, and with ``dashboard_address=None`` it binds port 8787, which
+#: another cluster on the machine may hold (a warning, an error here): port 0
+#: takes a free port.
+CLUSTER = dict(processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0")
+
+
 @pytest.fixture(scope="module")
 def client():
     # Fill numba's cache with the serial kernels that tasks run, in both
@@ -35,9 +42,7 @@ def client():
             d, e = _batch((37,), 9, dtype)
             for call in _calls(d, e, 2).values():
                 call(d, e, np.arange(37) % 9)
-    with distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as c:
+    with distributed.LocalCluster(n_workers=2, **CLUSTER) as cluster, distributed.Client(cluster) as c:
         yield c
 
 
@@ -281,9 +286,7 @@ def test_workers_load_kernels_from_numba_cache():
     d, e = _batch((64,), 8, np.float32)
     with serial_kernels():  # the kernels a task runs, now in the cache
         expected = tn.kth_eigenpair(d, e, 2)
-    with distributed.LocalCluster(
-        n_workers=1, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as c:
+    with distributed.LocalCluster(n_workers=1, **CLUSTER) as cluster, distributed.Client(cluster) as c:
         assert c.run(_cache_stats) == {w: (0, 0) for w in c.scheduler_info()["workers"]}
         w, v = c.compute(list(tn.kth_eigenpair(da.from_array(d, chunks=16), da.from_array(e, chunks=16), 2)), sync=True)
         stats = c.run(_cache_stats)

@@ -86,16 +86,18 @@ def _use_serial(work):
     return threading.get_ident() != _MAIN_THREAD and not _threadsafe_layer()
 
 
-def _lazy(*args):
-    """Whether an argument is a dask array; then :mod:`tridiag_numba.dask`
+_modules_get = sys.modules.get
+_ndarray = np.ndarray
+
+
+def _lazy(d, e, k=0):
+    """Whether ``d``, ``e`` or ``k`` is a dask array; then :mod:`tridiag_numba.dask`
     builds a task graph instead.  dask is not imported here: without
     ``dask.array`` in ``sys.modules`` no argument can be one."""
-    da = sys.modules.get("dask.array")
-    if da is not None:
-        for a in args:
-            if isinstance(a, da.Array):
-                return True
-    return False
+    da = _modules_get("dask.array")
+    if da is None or (d.__class__ is _ndarray and e.__class__ is _ndarray and k.__class__ is int):
+        return False  # ~0.1 us: the common call pays no isinstance
+    return isinstance(d, da.Array) or isinstance(e, da.Array) or isinstance(k, da.Array)
 
 
 def _lazy_call(name, *args, **kwargs):

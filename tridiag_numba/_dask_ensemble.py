@@ -238,8 +238,10 @@ def _start_client(scheduler):
     import distributed
 
     if scheduler == "local":
+        # Loopback only; the scheduler's HTTP server (dashboard if bokeh is
+        # installed) on a free port, not on 8787 that another cluster may hold.
         cluster = distributed.LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                                           host="127.0.0.1", dashboard_address=None)
+                                           host="127.0.0.1", dashboard_address="127.0.0.1:0")
         return distributed.Client(cluster), cluster
     return distributed.Client(scheduler), None
 
