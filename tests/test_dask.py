@@ -130,6 +130,22 @@ def test_matches_numpy_bit_for_bit(compute, case, dtype):
             i += 1
 
 
+def test_order_one_matrices(compute):
+    """n = 1: e has a zero-length axis (one empty chunk); no kernel runs."""
+    d, e = np.arange(10.0).reshape(10, 1), np.zeros((10, 0))
+    dd, ed = da.from_array(d, chunks=(4, 1)), da.from_array(e, chunks=(4, 0))
+    calls = [
+        lambda d, e: tn.kth_eigenvalue(d, e, 0),
+        lambda d, e: tn.kth_eigenpair(d, e, -1),
+        lambda d, e: tn.eigh_tridiagonal(d, e),
+        lambda d, e: tn.eigvalsh_tridiagonal(d, e, select="v", select_range=(2, 5)),
+    ]
+    lazy = [x for call in calls for x in _tuple(call(dd, ed))]
+    expected = [x for call in calls for x in _tuple(call(d, e))]
+    for got, ref in zip(compute(*lazy), expected):
+        np.testing.assert_array_equal(got, ref)
+
+
 def test_mixed_numpy_and_dask_operands(compute):
     """Only e (or only k) a dask array: the result is lazy and chunked like it."""
     d, e = _batch((20,), 7, np.float64)
