@@ -278,8 +278,8 @@ def _warm(n, dtype):
 def run(args):
     """Entry point of ``python -m tridiag_numba --dask N``; returns the exit status."""
     total, n, chunk, seed, dtype = args.dask, args.dask_n, min(args.dask_chunk, args.dask), args.seed, args.dtype
-    if n < 1:
-        raise SystemExit(f"--dask-n must be >= 1, got {n}")
+    if n < 1 or args.dask_repeat < 1:
+        raise SystemExit(f"--dask-n and --dask-repeat must be >= 1, got {n} and {args.dask_repeat}")
     nchunks = len(_chunk_sizes(total, chunk))
     chunk_mb = chunk * (2 * n - 1) * np.dtype(dtype).itemsize / 1e6
     print(f"dask ensemble: lambda_{n // 2} of {total:,} matrices, random {n}x{n} symmetric tridiagonal "
