@@ -91,26 +91,26 @@ def _chunk_sizes(total, chunk):
     return (chunk,) * full + ((rest,) if rest else ())
 
 
-def _generate_block(index, *, sizes, n, seed, float_dtype):
-    i = int(index[0])
-    return np.concatenate(chunk_matrices(i, sizes[i], n, seed, float_dtype), axis=1)
+def _generate_pair(offsets, *, chunk, n, seed, float_dtype):
+    """``(d, e)`` of the chunk whose matrix indices are ``offsets``."""
+    i = int(offsets[0]) // chunk if offsets.size else 0
+    return chunk_matrices(i, offsets.size, n, seed, float_dtype)
 
 
 def lazy_ensemble(total, n, chunk, seed, dtype):
     """Lazy ``(d, e)`` dask arrays of the ensemble, one chunk per task.
 
-    One task makes a chunk's ``d`` and ``e`` side by side, (size, 2n - 1),
-    and ``d``, ``e`` are slices of it: separate tasks for ``d`` and ``e``
-    (dask does not fuse them into the solver's task) may run on different
-    workers and ship a chunk between them.
+    One task makes a chunk's ``d`` and ``e`` (a two-output gufunc over the
+    matrix indices), so both stay on one worker and stay contiguous:
+    separate tasks for ``d`` and ``e`` (dask does not fuse them into the
+    solver's task) may run on different workers and ship a chunk between them.
     """
     import dask.array as da
 
-    sizes = _chunk_sizes(total, chunk)
-    index = da.arange(len(sizes), chunks=1)
-    de = index.map_blocks(_generate_block, chunks=(sizes, (2 * n - 1,)), new_axis=1, dtype=dtype,
-                          sizes=sizes, n=n, seed=seed, float_dtype=np.dtype(dtype))
-    return de[:, :n], de[:, n:]
+    offsets = da.arange(total, chunks=chunk)
+    meta = (np.empty((0, 0), dtype), np.empty((0, 0), dtype))
+    return da.apply_gufunc(_generate_pair, "()->(n),(m)", offsets, output_sizes={"n": n, "m": n - 1}, meta=meta,
+                           chunk=chunk, n=n, seed=seed, float_dtype=np.dtype(dtype))
 
 
 def _chunk_task(index, *, sizes, n, seed, float_dtype):
@@ -130,7 +130,7 @@ def stats_graph(total, n, chunk, seed, dtype, lazy_arrays=False):
     Default: one task per chunk (:func:`_chunk_task`).  ``lazy_arrays``: the
     public API on lazy arrays, ``tn.kth_eigenvalue(d, e, k)`` with ``d``, ``e``
     from :func:`lazy_ensemble` -- the same results, a few more tasks per chunk
-    and a copy of each chunk (``d`` and ``e`` are strided slices).
+    and the output of the generating task kept until the solver has run.
     """
     import dask.array as da
 
