@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import numba
 import numpy as np
 
+from . import _drivers as D
 from . import _kernels as K
 
 __all__ = [
@@ -23,7 +24,6 @@ __all__ = [
 ]
 
 _SELECT = {"a": "a", "all": "a", 0: "a", "v": "v", "value": "v", 1: "v", "i": "i", "index": "i", 2: "i"}
-_DRIVERS = ("auto", "stemr", "sterf", "stebz", "stev", "stevd")
 
 
 class _Local(threading.local):
@@ -577,11 +577,30 @@ def _parse_select(select, select_range, n, d2, e2, check_finite):
     return il, iu, int((iu - il).max(initial=0)), True
 
 
-def _check_driver(lapack_driver):
-    if not isinstance(lapack_driver, str):
-        raise TypeError(f"lapack_driver must be a str; got {type(lapack_driver).__name__}")
-    if lapack_driver not in _DRIVERS:
-        raise ValueError(f"lapack_driver must be one of {_DRIVERS}; got {lapack_driver!r}")
+def _select_kind(select):
+    """'a', 'i' or 'v' for a ``select`` that _parse_select accepted."""
+    return _SELECT[select.lower() if isinstance(select, str) else operator.index(select)]
+
+
+def _solve_lapack(driver, d2, e2, batch, sel, il, iu, m, tol, want_vectors, check_finite):
+    """:func:`_solve`'s work on LAPACK ``driver`` (see ``_drivers``); returns
+    (w (B, m), v (B, n, m) or None, nonfinite (B,) or None)."""
+    nb, n = d2.shape
+    if driver == "stevd" and sel != "a":
+        # A wide index range: all eigenpairs by divide and conquer, then the
+        # range's columns (cheaper than MRRR on the range, see _drivers).
+        w, v, nonfinite = _solve_lapack(driver, d2, e2, batch, "a", np.zeros_like(il), np.full_like(iu, n), n, tol, want_vectors, check_finite)
+        lo, hi = int(il[0]), int(iu[0])
+        return w[:, lo:hi].copy(), (None if v is None else v[:, :, lo:hi].copy()), nonfinite
+    serial = _use_serial(nb * n * (n if want_vectors else 8))
+    w, v, info = D.solve(driver, d2, e2, il, iu, m, tol, want_vectors, serial)
+    nonfinite = None
+    if np.count_nonzero(info):
+        nonfinite = info < 0
+        if check_finite and nonfinite.any():
+            _raise_nonfinite(d2, e2)
+        D.raise_info(info, batch, driver)
+    return w, v, nonfinite
 
 
 def eigh_tridiagonal(
@@ -667,10 +686,18 @@ def eigh_tridiagonal(
     >>> np.allclose(T @ v[1], v[1] * w[1])
     True
     """
-    _check_driver(lapack_driver)
+    D.check_driver(lapack_driver)
     tol = _check_tol(tol)
     d2, e2, batch, n, dtype = _prepare(d, e)
     il, iu, m, padded = _parse_select(select, select_range, n, d2, e2, check_finite)
+    sel = _select_kind(select)
+    D.check_combination(lapack_driver, sel, eigvals_only)
+    driver = D.choose(lapack_driver, sel, eigvals_only, d2.shape[0], n, m)
+    if driver != "ours":
+        w, v, nonfinite = _solve_lapack(driver, d2, e2, batch, sel, il, iu, m, tol, not eigvals_only, check_finite)
+        _mark_nonfinite(nonfinite, w, v)
+        w = w.reshape(batch + (m,))
+        return w if eigvals_only else (w, v.reshape(batch + (n, m)))
     counts = iu - il
     # Lanes (b, il[b] + j); padded lanes of 'v' batches repeat a valid index.
     j = np.arange(m, dtype=np.int64)

@@ -1,0 +1,157 @@
+"""Which algorithm runs a call, and the numpy layer of the LAPACK path.
+
+``lapack_driver`` has scipy's meaning: ``'stevd'``, ``'stemr'``, ``'sterf'``,
+``'stev'`` run that LAPACK routine on every matrix of the batch (in parallel,
+:mod:`._full_spectrum`); ``'stebz'`` is this package's own batched bisection
++ inverse iteration (:mod:`._kernels`); ``'auto'`` picks by cost
+(:func:`choose`).  Validation follows scipy's ``eigh_tridiagonal``: the
+full-spectrum drivers reject ``select='i'``/``'v'``, and ``'sterf'`` computes
+eigenvalues only.
+"""
+
+import numba
+import numpy as np
+
+from . import _full_spectrum as F
+
+__all__ = ["check_combination", "check_driver", "choose", "choose_kth", "raise_info", "solve"]
+
+DRIVERS = ("auto", "stemr", "sterf", "stebz", "stev", "stevd")
+
+#: 'auto', eigenpairs of a range: our bisection + inverse iteration while the
+#: range holds at most this many eigenpairs per matrix.  Inverse iteration
+#: re-orthogonalises inside clusters, O(n m^2) for m vectors of a cluster,
+#: and for large n *every* eigenvalue of a wide range lies within dstein's
+#: cluster gap (1e-3 ||T||) of its neighbours; MRRR (stemr) needs no
+#: re-orthogonalisation.
+AUTO_OURS_MAX_VECTORS = 16
+#: 'auto', an index range of eigenpairs: from this fraction of the spectrum on, all
+#: of them by divide and conquer (stevd) and a slice is cheaper than MRRR on
+#: the range (stemr on all eigenpairs costs ~1.7x stevd, measured n = 100 to
+#: 1000).
+AUTO_STEVD_FRACTION = 0.6
+#: 'auto', eigenvalues of a range: our bisection up to this many eigenvalues
+#: per matrix and this fraction of the spectrum; beyond, all eigenvalues by
+#: root-free QR (sterf, ~30 n^2 flops) are cheaper than ~7 Sturm passes each.
+AUTO_OURS_MAX_VALUES_FRACTION = 0.25
+#: A batch of at most this many matrices of order at least LARGE_N runs on
+#: LAPACK's stebz (+ stein): our lane kernels size their work arrays for 32
+#: lanes (32 x n per array), which a single big matrix does not fill.
+SMALL_BATCH = 4
+LARGE_N = 1 << 14
+
+
+def check_driver(lapack_driver):
+    """scipy's checks of ``lapack_driver``'s type and value."""
+    if not isinstance(lapack_driver, str):
+        raise TypeError(f"lapack_driver must be a str; got {type(lapack_driver).__name__}")
+    if lapack_driver not in DRIVERS:
+        raise ValueError(f"lapack_driver must be one of {DRIVERS}; got {lapack_driver!r}")
+
+
+def check_combination(lapack_driver, sel, eigvals_only):
+    """scipy's checks of ``lapack_driver`` against ``select`` (normalised to
+    ``'a'``, ``'i'``, ``'v'``) and ``eigvals_only``."""
+    if lapack_driver in ("sterf", "stev", "stevd") and sel != "a":
+        raise ValueError(
+            f"lapack_driver={lapack_driver!r} computes the whole spectrum: it can only be used with "
+            f"select='a'; got select={sel!r} (use 'stemr', 'stebz' or 'auto')"
+        )
+    if lapack_driver == "sterf" and not eigvals_only:
+        raise ValueError(
+            "lapack_driver='sterf' computes eigenvalues only: it can only be used with eigvals_only=True "
+            "(use 'stevd', 'stemr', 'stev', 'stebz' or 'auto' for eigenvectors)"
+        )
+
+
+def choose(lapack_driver, sel, eigvals_only, nb, n, m):
+    """The algorithm that runs: a LAPACK driver name (see
+    ``_full_spectrum.DRIVER_CODES``) or ``'ours'``.
+
+    ``m`` is the number of eigenvalues per matrix asked for (the largest over
+    the batch for ``'v'``).
+    """
+    if n == 1 or nb == 0:
+        return "ours"  # exact without any solver
+    if lapack_driver == "stebz":
+        return "ours"
+    if lapack_driver != "auto":
+        return lapack_driver
+    fraction = m / n
+    if eigvals_only:
+        if sel == "a" or fraction > AUTO_OURS_MAX_VALUES_FRACTION:
+            return "sterf" if sel == "a" else "stemr"
+        return "lapack_stebz" if nb <= SMALL_BATCH and n >= LARGE_N else "ours"
+    if sel == "a" or (sel == "i" and fraction >= AUTO_STEVD_FRACTION):
+        return "stevd"
+    if m > AUTO_OURS_MAX_VECTORS:
+        return "stemr"
+    return "lapack_stebz" if nb <= SMALL_BATCH and n >= LARGE_N else "ours"
+
+
+def choose_kth(nb, n):
+    """``'lapack_stebz'`` or ``'ours'`` for one eigenvalue (pair) per matrix."""
+    return "lapack_stebz" if 0 < nb <= SMALL_BATCH and n >= LARGE_N else "ours"
+
+
+def solve(driver, d2, e2, il, iu, m, tol, vectors, serial):
+    """Run LAPACK ``driver`` on each matrix of the batch.
+
+    Parameters
+    ----------
+    driver : str
+        A key of ``_full_spectrum.DRIVER_CODES``.
+    d2, e2 : ndarray, shapes (B, n), (B, n-1)
+        C-contiguous, one float dtype.
+    il, iu : ndarray of int64, shape (B,)
+        Eigenvalues ``il[b] .. iu[b] - 1`` (0-based) of matrix b;
+        ``iu - il <= m``.  The whole-spectrum drivers need il = 0, iu = n = m.
+    m : int
+        Output columns.
+    tol : float
+        Absolute tolerance (LAPACK stebz's ``abstol``; the other drivers
+        have none).
+    vectors : bool
+        Eigenvectors too.
+    serial : bool
+        Run the serial twin of the kernel.
+
+    Returns
+    -------
+    w : ndarray, shape (B, m)
+        Eigenvalues ascending; NaN after the ``iu[b] - il[b]`` found.
+    v : ndarray, shape (B, n, m), or None
+        A view of the kernel's (B, m, n) array (each vector contiguous).
+    info : ndarray of int32, shape (B,)
+        ``_full_spectrum`` codes: negative for non-finite input.
+    """
+    nb, n = d2.shape
+    dtype = d2.dtype
+    code = F.DRIVER_CODES[driver]
+    w = np.empty((nb, m), dtype)
+    vt = np.empty((nb, m, n) if vectors else (1, 1, 1), dtype)
+    info = np.zeros(nb, np.int32)
+    if nb and m:
+        lwork, liwork = F.workspace_sizes(code, n, vectors)
+        nchunk = 1 if serial else min(nb, numba.get_num_threads())
+        kernel = F.full_spectrum_serial if nchunk == 1 else F.full_spectrum_parallel
+        kernel(code, vectors, d2, e2, il, iu, float(tol), nchunk, lwork, liwork, w, vt, info)
+    return w, (vt.swapaxes(1, 2) if vectors else None), info
+
+
+def raise_info(info, batch, driver):
+    """LinAlgError naming the first failed matrix's batch index (info > 0)."""
+    bad = np.flatnonzero(info > 0)
+    if not bad.size:
+        return
+    idx = tuple(int(i) for i in np.unravel_index(bad[0], batch)) if batch else ()
+    code = int(info[bad[0]])
+    routine = {"lapack_stebz": "stebz/stein"}.get(driver, driver)
+    if code == F.INFO_INTERNAL:
+        raise RuntimeError(f"LAPACK ?{routine} rejected an argument for the matrix at batch index {idx}: a bug in tridiag_numba")
+    what = {
+        F.INFO_NO_CONVERGENCE: "did not converge",
+        F.INFO_VEC_NO_CONVERGENCE: "eigenvectors did not converge",
+        F.INFO_COUNT: "found fewer eigenvalues than requested",
+    }[code]
+    raise np.linalg.LinAlgError(f"LAPACK ?{routine} {what} for the matrix at batch index {idx} ({bad.size} matrices failed)")
