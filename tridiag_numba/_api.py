@@ -389,6 +389,14 @@ def _solve_pairs(d2, e2, batch, lane_b, lane_k, tol, dtype, check_finite):
     return w.reshape(nb, 1), v, nonfinite
 
 
+def _kth_lapack(d2, e2, batch, kk, tol, want_vectors, check_finite):
+    """One eigenvalue (pair) per matrix of a few big matrices on LAPACK's
+    stebz (+ stein): O(n) work arrays, a few times the input (see _drivers)."""
+    nb = d2.shape[0]
+    il = np.broadcast_to(np.asarray(kk, np.int64), (nb,)).copy()
+    return _solve_lapack("lapack_stebz", d2, e2, batch, "i", il, il + 1, 1, tol, want_vectors, check_finite)
+
+
 def _mark_nonfinite(nonfinite, *arrays):
     if nonfinite is not None and nonfinite.any():
         for a in arrays:
@@ -460,7 +468,9 @@ def kth_eigenvalue(d, e, k, *, check_finite=True, tol=0.0):
     """
     tol = _check_tol(tol)
     d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
-    if n == 1:
+    if D.choose_kth(d2.shape[0], n) != "ours":
+        w, _, nonfinite = _kth_lapack(d2, e2, batch, kk, tol, False, check_finite)
+    elif n == 1:
         w, _, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, False, check_finite)
     else:
         # _solve's work for one eigenvalue per matrix, without its (B, m)
@@ -528,7 +538,10 @@ def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):
     """
     tol = _check_tol(tol)
     d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
-    w, v, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, True, check_finite)
+    if D.choose_kth(d2.shape[0], n) != "ours":
+        w, v, nonfinite = _kth_lapack(d2, e2, batch, kk, tol, True, check_finite)
+    else:
+        w, v, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, True, check_finite)
     if nonfinite is not None:
         _mark_nonfinite(nonfinite, w.reshape(-1), v.reshape(-1, n))
     return w.reshape(batch), v.reshape(batch + (n,))
@@ -586,12 +599,20 @@ def _solve_lapack(driver, d2, e2, batch, sel, il, iu, m, tol, want_vectors, chec
     """:func:`_solve`'s work on LAPACK ``driver`` (see ``_drivers``); returns
     (w (B, m), v (B, n, m) or None, nonfinite (B,) or None)."""
     nb, n = d2.shape
-    if driver == "stevd" and sel != "a":
-        # A wide index range: all eigenpairs by divide and conquer, then the
-        # range's columns (cheaper than MRRR on the range, see _drivers).
-        w, v, nonfinite = _solve_lapack(driver, d2, e2, batch, "a", np.zeros_like(il), np.full_like(iu, n), n, tol, want_vectors, check_finite)
-        lo, hi = int(il[0]), int(iu[0])
-        return w[:, lo:hi].copy(), (None if v is None else v[:, :, lo:hi].copy()), nonfinite
+    if driver in ("sterf", "stevd") and sel != "a":
+        # A wide range: the whole spectrum, then each matrix's part (cheaper
+        # than MRRR or bisection on the range, see _drivers).
+        zero, full = np.zeros_like(il), np.full_like(iu, n)
+        w, v, nonfinite = _solve_lapack(driver, d2, e2, batch, "a", zero, full, n, tol, want_vectors, check_finite)
+        j = np.arange(m)
+        cols = np.minimum(il[:, None] + j, n - 1)
+        pad = j >= (iu - il)[:, None]
+        w = np.take_along_axis(w, cols, axis=1)
+        w[pad] = np.nan
+        if v is not None:
+            v = np.take_along_axis(v, cols[:, None, :], axis=2)
+            v[np.broadcast_to(pad[:, None, :], v.shape)] = np.nan
+        return w, v, nonfinite
     serial = _use_serial(nb * n * (n if want_vectors else 8))
     w, v, info = D.solve(driver, d2, e2, il, iu, m, tol, want_vectors, serial)
     nonfinite = None

@@ -22,17 +22,17 @@ DRIVERS = ("auto", "stemr", "sterf", "stebz", "stev", "stevd")
 #: range holds at most this many eigenpairs per matrix.  Inverse iteration
 #: re-orthogonalises inside clusters, O(n m^2) for m vectors of a cluster,
 #: and for large n *every* eigenvalue of a wide range lies within dstein's
-#: cluster gap (1e-3 ||T||) of its neighbours; MRRR (stemr) needs no
-#: re-orthogonalisation.
+#: cluster gap (1e-3 ||T||) of its neighbours.
 AUTO_OURS_MAX_VECTORS = 16
-#: 'auto', an index range of eigenpairs: from this fraction of the spectrum on, all
-#: of them by divide and conquer (stevd) and a slice is cheaper than MRRR on
-#: the range (stemr on all eigenpairs costs ~1.7x stevd, measured n = 100 to
-#: 1000).
-AUTO_STEVD_FRACTION = 0.6
-#: 'auto', eigenvalues of a range: our bisection up to this many eigenvalues
-#: per matrix and this fraction of the spectrum; beyond, all eigenvalues by
-#: root-free QR (sterf, ~30 n^2 flops) are cheaper than ~7 Sturm passes each.
+#: 'auto', more eigenpairs of a range: all of them by divide and conquer
+#: (stevd) and the range's columns, up to this n (stevd's n x n workspace);
+#: LAPACK's stebz + stein (scipy's algorithm for ranges) beyond.  MRRR
+#: (stemr) is not chosen: it failed (info 22) on matrices scaled by 1e150
+#: and on glued Wilkinson index ranges here, as scipy's stemr does.
+AUTO_STEVD_MAX_N = 4096
+#: 'auto', eigenvalues of a range: our bisection up to this fraction of the
+#: spectrum; beyond, all eigenvalues by root-free QR (sterf, ~30 n^2 flops)
+#: and the range's part are cheaper than ~7 Sturm passes per eigenvalue.
 AUTO_OURS_MAX_VALUES_FRACTION = 0.25
 #: A batch of at most this many matrices of order at least LARGE_N runs on
 #: LAPACK's stebz (+ stein): our lane kernels size their work arrays for 32
@@ -66,7 +66,8 @@ def check_combination(lapack_driver, sel, eigvals_only):
 
 def choose(lapack_driver, sel, eigvals_only, nb, n, m):
     """The algorithm that runs: a LAPACK driver name (see
-    ``_full_spectrum.DRIVER_CODES``) or ``'ours'``.
+    ``_full_spectrum.DRIVER_CODES``) or ``'ours'``.  ``'sterf'``/``'stevd'``
+    for a range mean: the whole spectrum, then the range's part.
 
     ``m`` is the number of eigenvalues per matrix asked for (the largest over
     the batch for ``'v'``).
@@ -77,16 +78,16 @@ def choose(lapack_driver, sel, eigvals_only, nb, n, m):
         return "ours"
     if lapack_driver != "auto":
         return lapack_driver
-    fraction = m / n
+    big_single = nb <= SMALL_BATCH and n >= LARGE_N
     if eigvals_only:
-        if sel == "a" or fraction > AUTO_OURS_MAX_VALUES_FRACTION:
-            return "sterf" if sel == "a" else "stemr"
-        return "lapack_stebz" if nb <= SMALL_BATCH and n >= LARGE_N else "ours"
-    if sel == "a" or (sel == "i" and fraction >= AUTO_STEVD_FRACTION):
+        if sel == "a" or m / n > AUTO_OURS_MAX_VALUES_FRACTION:
+            return "sterf"
+        return "lapack_stebz" if big_single else "ours"
+    if sel == "a":
         return "stevd"
-    if m > AUTO_OURS_MAX_VECTORS:
-        return "stemr"
-    return "lapack_stebz" if nb <= SMALL_BATCH and n >= LARGE_N else "ours"
+    if m <= AUTO_OURS_MAX_VECTORS:
+        return "lapack_stebz" if big_single else "ours"
+    return "stevd" if n <= AUTO_STEVD_MAX_N else "lapack_stebz"
 
 
 def choose_kth(nb, n):
