@@ -653,9 +653,14 @@ def eigh_tridiagonal(
         Absolute tolerance of each eigenvalue, as in scipy; ``tol <= 0``
         (default) uses ``eps * ||T||``.
     lapack_driver : str, optional
-        Accepted for compatibility (``'auto'``, ``'stemr'``, ``'sterf'``,
-        ``'stebz'``, ``'stev'``, ``'stevd'``) and validated; the algorithm is always
-        bisection plus inverse iteration (stebz + stein).
+        The algorithm, as in scipy.  ``'stevd'`` (divide and conquer),
+        ``'stev'`` (implicit QL/QR), ``'sterf'`` (root-free QR, eigenvalues
+        only) need ``select='a'``; ``'stemr'`` (MRRR) takes any ``select``;
+        these run LAPACK's routine on every matrix of the batch in parallel.
+        ``'stebz'``: this package's bisection + inverse iteration.
+        ``'auto'`` (default) picks by cost: sterf/stevd for the whole
+        spectrum and wide ranges, bisection for a few eigenpairs per matrix,
+        LAPACK's stebz + stein for a few matrices of order >= 16384.
 
     Returns
     -------
@@ -670,7 +675,9 @@ def eigh_tridiagonal(
     ------
     ValueError
         Bad shapes, n = 0, unknown ``select``/``lapack_driver``, bad
-        ``select_range``, non-finite input with ``check_finite=True``.
+        ``select_range``, non-finite input with ``check_finite=True``;
+        ``'sterf'``/``'stev'``/``'stevd'`` with ``select`` other than
+        ``'a'``, ``'sterf'`` with ``eigvals_only=False`` (as scipy).
     TypeError
         Unsupported dtypes.
     numpy.linalg.LinAlgError
@@ -688,11 +695,13 @@ def eigh_tridiagonal(
     For a single matrix the result has exactly the eigenvalues in the range,
     as in scipy.
 
-    Eigenvalues: bisection with Laguerre refinement (see
+    ``'stebz'`` eigenvalues: bisection with Laguerre refinement (see
     :func:`kth_eigenvalue`).  Vectors: LAPACK dstein's inverse iteration with
     modified Gram-Schmidt inside clusters (gaps <= 1e-3 ||T||), so vectors of
     a computed range are orthogonal to ``c * n * eps``, also for glued
-    Wilkinson matrices.
+    Wilkinson matrices.  The LAPACK drivers give scipy's results bit for bit
+    (vectors up to the sign convention above); vectors they return are a
+    view of an array with each vector contiguous (scipy's Fortran order).
 
     Examples
     --------
@@ -758,7 +767,8 @@ def eigvalsh_tridiagonal(d, e, select="a", select_range=None, check_finite=True,
     tol : float, optional
         Absolute eigenvalue tolerance (``<= 0``: ``eps * ||T||``).
     lapack_driver : str, optional
-        Accepted and validated for compatibility; ignored.
+        The algorithm, as in :func:`eigh_tridiagonal` (``'sterf'`` is
+        root-free QR, the default's choice for all eigenvalues).
 
     Returns
     -------
