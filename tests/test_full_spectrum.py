@@ -299,6 +299,24 @@ def test_auto_choice(args, expected):
     assert D.choose("stebz", sel, eigvals_only, nb, n, m) == "ours"
 
 
+def test_auto_split_matrices_go_to_stein():
+    # A wide range of eigenpairs of a matrix that splits into small blocks:
+    # dstein works per block, stevd would fill an n x n matrix.
+    d, e = tm.split_matrix(1000, block=3)
+    assert D.largest_block(e[None]) == 3
+    assert D.choose("auto", "i", False, 1, 3000, 1000, e[None]) == "lapack_stebz"
+    _, e_rand = _batch((2,), 3000, np.float64)
+    assert D.choose("auto", "i", False, 2, 3000, 1000, e_rand) == "stevd"
+
+
+@pytest.mark.parametrize(
+    "e,expected",
+    [([[1, 1, 0, 1, 1, 1, 1, 0, 1]], 5), ([[0] * 9], 1), ([[1] * 9, [1] * 4 + [0] + [1] * 4], 10), (np.empty((0, 9)), 0)],
+)
+def test_largest_block(e, expected):
+    assert D.largest_block(np.asarray(e, dtype=float)) == expected
+
+
 def test_large_n_route_memory_and_result():
     # kth_eigenpair / kth_eigenvalue of one matrix with n >= LARGE_N: work
     # arrays O(n) -- at most 10x the input (the lane kernels held 32-lane

@@ -613,7 +613,7 @@ def _solve_lapack(driver, d2, e2, batch, sel, il, iu, m, tol, want_vectors, chec
             v = np.take_along_axis(v, cols[:, None, :], axis=2)
             v[np.broadcast_to(pad[:, None, :], v.shape)] = np.nan
         return w, v, nonfinite
-    serial = _use_serial(nb * n * (n if want_vectors else 8))
+    serial = nb < 2 or D.serial_is_cheaper(n, nb, want_vectors) or _use_serial(_PARALLEL_MIN_WORK)
     w, v, info = D.solve(driver, d2, e2, il, iu, m, tol, want_vectors, serial)
     nonfinite = None
     if np.count_nonzero(info):
@@ -722,7 +722,7 @@ def eigh_tridiagonal(
     il, iu, m, padded = _parse_select(select, select_range, n, d2, e2, check_finite)
     sel = _select_kind(select)
     D.check_combination(lapack_driver, sel, eigvals_only)
-    driver = D.choose(lapack_driver, sel, eigvals_only, d2.shape[0], n, m)
+    driver = D.choose(lapack_driver, sel, eigvals_only, d2.shape[0], n, m, e2)
     if driver != "ours":
         w, v, nonfinite = _solve_lapack(driver, d2, e2, batch, sel, il, iu, m, tol, not eigvals_only, check_finite)
         _mark_nonfinite(nonfinite, w, v)

@@ -2,11 +2,11 @@
 
 All eigenvalues, all eigenpairs, index ranges, a 1000-fold cluster and one
 eigenpair of a matrix of order 10**6 -- this library against scipy (and dense
-numpy ``eigvalsh``/``eigh`` where the dense batch fits in ~160 MB), timed side
+numpy ``eigvalsh``/``eigh`` for small matrices), timed side
 by side in this process by interleaved repetition
 (:func:`tridiag_numba._bench.compare`); medians are reported.  The 10**6
 cells also report the peak memory traced during one call (numpy and numba
-allocations, via :mod:`tracemalloc`).
+allocations, via :mod:`tracemalloc`).  Dense numpy is timed for n <= 100.
 
 The cells are issue 12's: n in {16, 100, 1000, 4000} x batch in {1, 50, 1000}
 with batch * n**2 <= 2e8, eigenvalues only and with vectors, plus the rows of
@@ -23,8 +23,10 @@ from . import matrices as tm
 
 #: (batch, n) of the grid: batch * n**2 <= 2e8.
 GRID = [(b, n) for n in (16, 100, 1000, 4000) for b in (1, 50, 1000) if b * n * n <= 2e8]
-#: Dense eigh is timed up to this many matrix entries (8 bytes each).
-DENSE_MAX_ENTRIES = 2 * 10**7
+#: Dense eigh (numpy) is timed for small matrices only, up to this many
+#: matrix entries: beyond, it is no contender and takes minutes.
+DENSE_MAX_N = 100
+DENSE_MAX_ENTRIES = 2 * 10**6
 
 
 def _cells():
@@ -81,18 +83,18 @@ def _funcs(d, e, kind, extra, with_dense):
                 "tridiag_numba": lambda: tn.kth_eigenvalue(d, e, k),
                 "scipy": lambda: sl.eigvalsh_tridiagonal(d, e, select="i", select_range=(k, k)),
             }
-    if with_dense and kind in ("values", "vectors") and d.size * n <= DENSE_MAX_ENTRIES:
+    if with_dense and kind in ("values", "vectors") and n <= DENSE_MAX_N and d.size * n <= DENSE_MAX_ENTRIES:
         dense = _bench.dense_from_tridiagonal(d, e)
         funcs["numpy_dense"] = (lambda: np.linalg.eigvalsh(dense)) if kind == "values" else (lambda: np.linalg.eigh(dense))
     return funcs
 
 
-def _route(b, n, kind, extra):
+def _route(b, n, kind, extra, e):
     if kind.startswith("kth"):
         return D.choose_kth(b, n)
     sel = "a" if kind in ("values", "vectors") else "i"
     m = n if sel == "a" else extra[1] - extra[0] + 1
-    return D.choose("auto", sel, kind == "values", b, n, m)
+    return D.choose("auto", sel, kind == "values", b, n, m, e.reshape(-1, n - 1))
 
 
 def _peak_mib(func):
@@ -130,7 +132,7 @@ def run(*, repeat=3, min_time=0.02, max_time=20.0, with_dense=True, seed=0, prog
             progress=None if progress is None else (lambda msg, label=label: progress(f"{label}: {msg}")),
         )
         ours = timings["tridiag_numba"].median
-        row = {"label": label, "route": _route(b, n, kind, extra), "ours": ours}
+        row = {"label": label, "route": _route(b, n, kind, extra, e), "ours": ours}
         cells = [_fmt(ours)]
         for name in ("scipy", "numpy_dense"):
             if name in timings:

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _full_spectrum as F
 
-__all__ = ["check_combination", "check_driver", "choose", "choose_kth", "raise_info", "solve"]
+__all__ = ["check_combination", "check_driver", "choose", "choose_kth", "raise_info", "serial_is_cheaper", "solve"]
 
 DRIVERS = ("auto", "stemr", "sterf", "stebz", "stev", "stevd")
 
@@ -30,6 +30,11 @@ AUTO_OURS_MAX_VECTORS = 16
 #: (stemr) is not chosen: it failed (info 22) on matrices scaled by 1e150
 #: and on glued Wilkinson index ranges here, as scipy's stemr does.
 AUTO_STEVD_MAX_N = 4096
+#: ... and to stebz + stein when every matrix splits (exact zeros in e) into
+#: blocks of at most this order: dstein's work is then per block, while
+#: stevd still fills an n x n matrix (split_matrix(1000, 3), n = 3000, the
+#: 1000 eigenpairs of a cluster: stevd 74 ms, scipy's stebz + stein 10 ms).
+AUTO_STEIN_MAX_BLOCK = 64
 #: 'auto', eigenvalues only: root-free QR (sterf) on the whole spectrum
 #: below this order, when more than AUTO_OURS_MAX_VALUES_FRACTION of the
 #: spectrum is asked for; our bisection otherwise.  Measured serially per
@@ -68,13 +73,14 @@ def check_combination(lapack_driver, sel, eigvals_only):
         )
 
 
-def choose(lapack_driver, sel, eigvals_only, nb, n, m):
+def choose(lapack_driver, sel, eigvals_only, nb, n, m, e=None):
     """The algorithm that runs: a LAPACK driver name (see
     ``_full_spectrum.DRIVER_CODES``) or ``'ours'``.  ``'sterf'``/``'stevd'``
     for a range mean: the whole spectrum, then the range's part.
 
     ``m`` is the number of eigenvalues per matrix asked for (the largest over
-    the batch for ``'v'``).
+    the batch for ``'v'``).  ``e`` (B, n-1), when given, lets a wide range of
+    eigenpairs of matrices that split into small blocks go to stebz + stein.
     """
     if n == 1 or nb == 0:
         return "ours"  # exact without any solver
@@ -91,7 +97,38 @@ def choose(lapack_driver, sel, eigvals_only, nb, n, m):
         return "stevd"
     if m <= AUTO_OURS_MAX_VECTORS:
         return "lapack_stebz" if big_single else "ours"
-    return "stevd" if n <= AUTO_STEVD_MAX_N else "lapack_stebz"
+    if n > AUTO_STEVD_MAX_N or (e is not None and largest_block(e) <= AUTO_STEIN_MAX_BLOCK):
+        return "lapack_stebz"
+    return "stevd"
+
+
+def largest_block(e):
+    """The order of the largest unreduced block over a batch ``e`` (B, n-1):
+    the matrix splits where e is exactly zero."""
+    nb, n1 = e.shape
+    if nb == 0:
+        return 0
+    # Positions of the splits per row, with sentinels at -1 and n-1.
+    zero = np.flatnonzero(e.reshape(-1) == 0)
+    if zero.size == 0:
+        return n1 + 1
+    rows, cols = np.divmod(zero, n1)
+    ends = np.concatenate([rows * (n1 + 1) + cols, np.arange(nb) * (n1 + 1) - 1, np.arange(nb) * (n1 + 1) + n1])
+    ends.sort()
+    return int(np.diff(ends).max())
+
+
+#: A batch runs on the serial kernel below this estimate of flops (~30 n^2 a
+#: matrix for eigenvalues, ~4x that with vectors at the orders where that
+#: matters): a parallel launch saves at most half of a ~1 ms call and, on a
+#: loaded machine, costs milliseconds when a worker thread is descheduled.
+PARALLEL_MIN_FLOPS = 30 * (1 << 17)
+
+
+def serial_is_cheaper(n, nb, vectors):
+    """Whether a batch of ``nb`` matrices of order ``n`` is too small a job
+    for a parallel launch of the LAPACK kernel."""
+    return 30 * nb * n * n * (4 if vectors else 1) < PARALLEL_MIN_FLOPS
 
 
 def choose_kth(nb, n):
