@@ -40,7 +40,11 @@ AUTO_STEIN_MAX_BLOCK = 64
 #: spectrum is asked for; our bisection otherwise.  Measured serially per
 #: matrix (random matrices, float64): sterf/bisection 0.83 at n = 16, 0.94 at
 #: 32, 1.3 at 64, 1.5 at 100, 1.9 at 1000 -- bisection with Laguerre needs ~7
-#: Sturm passes per eigenvalue and runs 32 of them as SIMD lanes.
+#: Sturm passes per eigenvalue and runs 32 of them as SIMD lanes.  Jobs too
+#: small for a parallel launch (serial_is_cheaper) take sterf too: the
+#: bisection kernel would launch in parallel over the n lanes of even one
+#: matrix, and on a loaded machine such a launch cost milliseconds (1 x 100:
+#: 3.6 ms against scipy's 1.0 ms).
 AUTO_STERF_MAX_N = 48
 AUTO_OURS_MAX_VALUES_FRACTION = 0.25
 #: A batch of at most this many matrices of order at least LARGE_N runs on
@@ -90,7 +94,8 @@ def choose(lapack_driver, sel, eigvals_only, nb, n, m, e=None):
         return lapack_driver
     big_single = nb <= SMALL_BATCH and n >= LARGE_N
     if eigvals_only:
-        if n < AUTO_STERF_MAX_N and (sel == "a" or m / n > AUTO_OURS_MAX_VALUES_FRACTION):
+        wide = sel == "a" or m / n > AUTO_OURS_MAX_VALUES_FRACTION
+        if wide and (n < AUTO_STERF_MAX_N or serial_is_cheaper(n, nb, False)):
             return "sterf"
         return "lapack_stebz" if big_single and m <= AUTO_OURS_MAX_VECTORS else "ours"
     if sel == "a":
