@@ -117,15 +117,29 @@ def _pow2_scale(d, e):
 
 
 @kernel_inner
-def _stebz_stein(n, dc, ec, il, iu, tol, vectors, wb, vtb, work, iwork, info1):
+def _stebz_stein(n, d, e, dc, ec, il, iu, tol, vectors, wb, vtb, work, iwork, info1):
     """LAPACK bisection (+ inverse iteration) for eigenvalues il..iu-1
-    (0-based) of the matrix in ``dc``/``ec`` (n and n-1 long, overwritten by
-    its scaled copy).  Returns (status, number found)."""
-    s = _pow2_scale(dc[:n], ec[: n - 1])
-    for i in range(n):
-        dc[i] *= s
-    for i in range(n - 1):
-        ec[i] *= s
+    (0-based) of the matrix ``d``/``e``; returns (status, number found).
+
+    dstebz needs max|T| <= sqrt(overflow) * underflow**0.25 and loses
+    accuracy to underflow in e**2 for tiny matrices: outside [2**-200,
+    2**200] (float32: [2**-30, 2**30]) the matrix is scaled by a power of
+    two into ``dc``/``ec``
+    (exact); otherwise LAPACK reads ``d``/``e`` directly (neither routine
+    writes them), which saves four passes over a big matrix."""
+    s = _pow2_scale(d, e)
+    # float32: sqrt(overflow) * underflow**0.25 ~ 2**32, and e**2 underflows
+    # below ~2**-63.
+    limit = 2.0**30 if d.itemsize == 4 else 2.0**200
+    if not 1.0 / limit <= s <= limit:
+        for i in range(n):
+            dc[i] = d[i] * s
+        for i in range(n - 1):
+            ec[i] = e[i] * s
+        d = dc[:n]
+        e = ec[: n - 1]
+    else:
+        s = 1.0
     ws = work[:n]
     wk = work[n:]
     iblock = iwork[:n]
@@ -134,14 +148,14 @@ def _stebz_stein(n, dc, ec, il, iu, tol, vectors, wb, vtb, work, iwork, info1):
     mout = info1[1:2]
     nsplit = info1[2:3]
     # Order "B" (by split block) is what stein needs; "E" is ascending.
-    L.stebz(_I, _B if vectors else _E, n, 0.0, 0.0, il + 1, iu, tol * s, dc, ec, mout, nsplit, ws, iblock, isplit, wk, iw, info1)
+    L.stebz(_I, _B if vectors else _E, n, 0.0, 0.0, il + 1, iu, tol * s, d, e, mout, nsplit, ws, iblock, isplit, wk, iw, info1)
     status = _lapack_status(info1[0], INFO_NO_CONVERGENCE)
     m = mout[0]
     if status != INFO_OK:
         return status, 0
     if vectors and m > 0:
         ifail = iw[n:]
-        L.stein(n, dc, ec, m, ws, iblock, isplit, vtb, n, wk, iw[:n], ifail, info1)
+        L.stein(n, d, e, m, ws, iblock, isplit, vtb, n, wk, iw[:n], ifail, info1)
         status = _lapack_status(info1[0], INFO_VEC_NO_CONVERGENCE)
         # Block order -> ascending order (stebz's order 'B' groups the
         # eigenvalues by diagonal block, which stein needs).
@@ -167,14 +181,14 @@ def _solve_one(driver, vectors, n, d, e, il, iu, tol, wb, vtb, dc, ec, wsc, work
     ``vtb`` rows).  ``dc``, ``ec``, ``wsc`` are n long (stemr's w must be,
     whatever the range).  Returns (status, number of eigenvalues written)."""
     lwork, liwork = work.shape[0], iwork.shape[0]
-    if driver == STEBZ_STEIN or driver == STEMR:
+    if driver == STEBZ_STEIN:
+        return _stebz_stein(n, d, e, dc, ec, il, iu, tol, vectors, wb, vtb, work, iwork, info1)
+    if driver == STEMR:  # stemr overwrites d and e
         dc[:n] = d
         ec[: n - 1] = e
-    else:  # the full-spectrum drivers overwrite d with the eigenvalues
+    else:  # the full-spectrum drivers overwrite d with the eigenvalues, and e
         wb[:n] = d
         ec[: n - 1] = e
-    if driver == STEBZ_STEIN:
-        return _stebz_stein(n, dc, ec, il, iu, tol, vectors, wb, vtb, work, iwork, info1)
     if driver == STERF:
         L.sterf(n, wb, ec, info1)
     elif driver == STEV:
