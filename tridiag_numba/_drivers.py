@@ -9,6 +9,8 @@ full-spectrum drivers reject ``select='i'``/``'v'``, and ``'sterf'`` computes
 eigenvalues only.
 """
 
+import contextlib
+
 import numba
 import numpy as np
 
@@ -141,6 +143,25 @@ def choose_kth(nb, n):
     return "lapack_stebz" if 0 < nb <= SMALL_BATCH and n >= LARGE_N else "ours"
 
 
+_BLAS = []  # the threadpoolctl controller, created on first use (~80 ms)
+
+
+def _blas_on_one_thread():
+    """A context running BLAS on one thread (threadpoolctl, if installed).
+
+    The parallel kernel already runs one LAPACK call per core; stevd's
+    matrix products would start BLAS threads of their own on top, and on 2
+    cores 4 spinning threads were slower than 2 (10 x 1000 eigenpairs).
+    """
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a dependency; optional at run time
+        return contextlib.nullcontext()
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
+
+
 def solve(driver, d2, e2, il, iu, m, tol, vectors, serial):
     """Run LAPACK ``driver`` on each matrix of the batch.
 
@@ -181,8 +202,14 @@ def solve(driver, d2, e2, il, iu, m, tol, vectors, serial):
     if nb and m:
         lwork, liwork = F.workspace_sizes(code, n, vectors)
         nchunk = 1 if serial else min(nb, numba.get_num_threads())
-        kernel = F.full_spectrum_serial if nchunk == 1 else F.full_spectrum_parallel
-        kernel(code, vectors, d2, e2, il, iu, float(tol), nchunk, lwork, liwork, w, vt, info)
+        args = (code, vectors, d2, e2, il, iu, float(tol), nchunk, lwork, liwork, w, vt, info)
+        if nchunk == 1:
+            F.full_spectrum_serial(*args)
+        elif vectors and driver in ("stevd", "stemr"):
+            with _blas_on_one_thread():
+                F.full_spectrum_parallel(*args)
+        else:
+            F.full_spectrum_parallel(*args)
     return w, (vt.swapaxes(1, 2) if vectors else None), info
 
 
