@@ -202,7 +202,9 @@ def solve(driver, d2, e2, il, iu, m, tol, vectors, serial):
     if nb and m:
         lwork, liwork = F.workspace_sizes(code, n, vectors)
         nchunk = 1 if serial else min(nb, numba.get_num_threads())
-        args = (code, vectors, d2, e2, il, iu, float(tol), nchunk, lwork, liwork, w, vt, info)
+        work = np.empty((nchunk, lwork), dtype)
+        iwork = np.empty((nchunk, liwork), np.int32)
+        args = (code, vectors, d2, e2, il, iu, float(tol), work, iwork, w, vt, info)
         if nchunk == 1:
             F.full_spectrum_serial(*args)
         elif vectors and driver in ("stevd", "stemr"):
