@@ -2,7 +2,7 @@
 
 scipy ships LAPACK's routines as C functions in ``scipy.linalg.cython_lapack``
 (Fortran calling convention: every argument by pointer, the hidden string
-lengths supplied by scipy's wrappers).  This module makes seven of them --
+lengths supplied by scipy's wrappers).  This module makes six of them --
 ``stevd`` (divide and conquer), ``stemr`` (MRRR), ``sterf`` (root-free QR),
 ``stev`` (implicit QL/QR), ``stebz`` (bisection) and ``stein`` (inverse
 iteration) -- callable from ``@njit`` code, in float32 (``s``) and float64
