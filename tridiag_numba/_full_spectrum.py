@@ -117,6 +117,30 @@ def _pow2_scale(d, e):
 
 
 @kernel_inner
+def _scaled_copy(d, e, dc, ec):
+    """Copy ``s * d`` into ``dc`` and ``s * e`` into ``ec`` with s the power
+    of two that puts max|T| in [0.5, 1) (exact), and zero the entries of e
+    whose square would be subnormal (|e| < sqrt(safemin)); returns s.
+
+    Why: LAPACK's sterf (also behind stev/stevd without vectors) works on
+    e**2, and a subnormal square wrecks it: d = 0, e = (..., 1e-158, 0.75)
+    gave 0.7499999984 for the eigenvalue 0.75 (scipy's eigvalsh_tridiagonal
+    returns the same wrong value).  Zeroing such an entry moves each
+    eigenvalue by at most |e| < 1.5e-154 ||T|| (Weyl; float32: 1.1e-19
+    ||T||), and after the scaling LAPACK's own rescaling never applies.
+    """
+    n = d.shape[0]
+    s = _pow2_scale(d, e)
+    small = 1.0842021724855044e-19 if d.itemsize == 4 else 1.4916681462400413e-154
+    for i in range(n):
+        dc[i] = d[i] * s
+    for i in range(n - 1):
+        x = e[i] * s
+        ec[i] = x if abs(x) >= small else 0.0
+    return s
+
+
+@kernel_inner
 def _stebz_stein(n, d, e, dc, ec, il, iu, tol, vectors, wb, vtb, work, iwork, info1):
     """LAPACK bisection (+ inverse iteration) for eigenvalues il..iu-1
     (0-based) of the matrix ``d``/``e``; returns (status, number found).
@@ -183,12 +207,17 @@ def _solve_one(driver, vectors, n, d, e, il, iu, tol, wb, vtb, dc, ec, wsc, work
     lwork, liwork = work.shape[0], iwork.shape[0]
     if driver == STEBZ_STEIN:
         return _stebz_stein(n, d, e, dc, ec, il, iu, tol, vectors, wb, vtb, work, iwork, info1)
-    if driver == STEMR:  # stemr overwrites d and e
+    # The drivers overwrite d (the full-spectrum ones with the eigenvalues)
+    # and e: they get copies, scaled for the QR/QL-based ones (see
+    # _scaled_copy) and unscaled at the end.  stemr gets d and e as they
+    # are: MRRR is not scale-invariant bit for bit, and 'auto' never picks
+    # it, so an explicit 'stemr' gives scipy's result (and its failures).
+    if driver == STEMR:
+        s = 1.0
         dc[:n] = d
         ec[: n - 1] = e
-    else:  # the full-spectrum drivers overwrite d with the eigenvalues, and e
-        wb[:n] = d
-        ec[: n - 1] = e
+    else:
+        s = _scaled_copy(d, e, wb, ec)
     if driver == STERF:
         L.sterf(n, wb, ec, info1)
     elif driver == STEV:
@@ -210,11 +239,14 @@ def _solve_one(driver, vectors, n, d, e, il, iu, tol, wb, vtb, dc, ec, wsc, work
         )
         status = _lapack_status(info1[0], INFO_NO_CONVERGENCE)
         found = min(mout[0], wb.shape[0])
-        wb[:found] = wsc[:found]
+        for j in range(found):
+            wb[j] = wsc[j] / s
         if status == INFO_OK and vectors:
             _fix_signs(vtb, found)
         return status, found
     status = _lapack_status(info1[0], INFO_NO_CONVERGENCE)
+    for j in range(n):
+        wb[j] /= s
     if status == INFO_OK and vectors:
         _fix_signs(vtb, n)
     return status, n
