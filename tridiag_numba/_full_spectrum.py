@@ -104,23 +104,28 @@ def _lapack_status(lapack_info, fail_code):
 
 @kernel_inner
 def _pow2_scale(d, e):
-    """A power of two s with max|T| * s in [0.5, 1) (1 for a zero matrix):
-    scaling by it is exact and keeps e**2 in dstebz's safe range."""
+    """Two powers of two s1, s2 with max|T| * s1 * s2 in [0.5, 1) (1, 1 for a
+    zero matrix): scaling by them, one after the other, is exact and keeps
+    e**2 in range.  Two factors, because for subnormal or near-overflow
+    matrices 2**-exponent itself overflows or underflows."""
     big = 0.0
     for x in d:
         big = max(big, abs(x))
     for x in e:
         big = max(big, abs(x))
     if big == 0.0:
-        return 1.0
-    return math.ldexp(1.0, -math.frexp(big)[1])
+        return 1.0, 1.0
+    ex = -math.frexp(big)[1]
+    half = ex // 2
+    return math.ldexp(1.0, half), math.ldexp(1.0, ex - half)
 
 
 @kernel_inner
 def _scaled_copy(d, e, dc, ec):
     """Copy ``s * d`` into ``dc`` and ``s * e`` into ``ec`` with s the power
     of two that puts max|T| in [0.5, 1) (exact), and zero the entries of e
-    whose square would be subnormal (|e| < sqrt(safemin)); returns s.
+    whose square would be subnormal (|e| < sqrt(safemin)); returns s as
+    the pair of factors of _pow2_scale.
 
     Why: LAPACK's sterf (also behind stev/stevd without vectors) works on
     e**2, and a subnormal square wrecks it: d = 0, e = (..., 1e-158, 0.75)
@@ -130,14 +135,14 @@ def _scaled_copy(d, e, dc, ec):
     ||T||), and after the scaling LAPACK's own rescaling never applies.
     """
     n = d.shape[0]
-    s = _pow2_scale(d, e)
+    s1, s2 = _pow2_scale(d, e)
     small = 1.0842021724855044e-19 if d.itemsize == 4 else 1.4916681462400413e-154
     for i in range(n):
-        dc[i] = d[i] * s
+        dc[i] = d[i] * s1 * s2
     for i in range(n - 1):
-        x = e[i] * s
+        x = e[i] * s1 * s2
         ec[i] = x if abs(x) >= small else 0.0
-    return s
+    return s1, s2
 
 
 @kernel_inner
@@ -151,19 +156,19 @@ def _stebz_stein(n, d, e, dc, ec, il, iu, tol, vectors, wb, vtb, work, iwork, in
     two into ``dc``/``ec``
     (exact); otherwise LAPACK reads ``d``/``e`` directly (neither routine
     writes them), which saves four passes over a big matrix."""
-    s = _pow2_scale(d, e)
+    s1, s2 = _pow2_scale(d, e)
     # float32: sqrt(overflow) * underflow**0.25 ~ 2**32, and e**2 underflows
-    # below ~2**-63.
+    # below ~2**-63.  (s1 * s2 may over/underflow: then it is out of range.)
     limit = 2.0**30 if d.itemsize == 4 else 2.0**200
-    if not 1.0 / limit <= s <= limit:
+    if not 1.0 / limit <= s1 * s2 <= limit:
         for i in range(n):
-            dc[i] = d[i] * s
+            dc[i] = d[i] * s1 * s2
         for i in range(n - 1):
-            ec[i] = e[i] * s
+            ec[i] = e[i] * s1 * s2
         d = dc[:n]
         e = ec[: n - 1]
     else:
-        s = 1.0
+        s1 = s2 = 1.0
     ws = work[:n]
     wk = work[n:]
     iblock = iwork[:n]
@@ -172,7 +177,7 @@ def _stebz_stein(n, d, e, dc, ec, il, iu, tol, vectors, wb, vtb, work, iwork, in
     mout = info1[1:2]
     nsplit = info1[2:3]
     # Order "B" (by split block) is what stein needs; "E" is ascending.
-    L.stebz(_I, _B if vectors else _E, n, 0.0, 0.0, il + 1, iu, tol * s, d, e, mout, nsplit, ws, iblock, isplit, wk, iw, info1)
+    L.stebz(_I, _B if vectors else _E, n, 0.0, 0.0, il + 1, iu, tol * s1 * s2, d, e, mout, nsplit, ws, iblock, isplit, wk, iw, info1)
     status = _lapack_status(info1[0], INFO_NO_CONVERGENCE)
     m = mout[0]
     if status != INFO_OK:
@@ -195,7 +200,7 @@ def _stebz_stein(n, d, e, dc, ec, il, iu, tol, vectors, wb, vtb, work, iwork, in
                 vtb[j] = tmp[perm[j]]
                 ws[j] = wtmp[perm[j]]
     for j in range(m):
-        wb[j] = ws[j] / s
+        wb[j] = ws[j] / s1 / s2
     return status, m
 
 
@@ -213,11 +218,11 @@ def _solve_one(driver, vectors, n, d, e, il, iu, tol, wb, vtb, dc, ec, wsc, work
     # are: MRRR is not scale-invariant bit for bit, and 'auto' never picks
     # it, so an explicit 'stemr' gives scipy's result (and its failures).
     if driver == STEMR:
-        s = 1.0
+        s1 = s2 = 1.0
         dc[:n] = d
         ec[: n - 1] = e
     else:
-        s = _scaled_copy(d, e, wb, ec)
+        s1, s2 = _scaled_copy(d, e, wb, ec)
     if driver == STERF:
         L.sterf(n, wb, ec, info1)
     elif driver == STEV:
@@ -240,13 +245,13 @@ def _solve_one(driver, vectors, n, d, e, il, iu, tol, wb, vtb, dc, ec, wsc, work
         status = _lapack_status(info1[0], INFO_NO_CONVERGENCE)
         found = min(mout[0], wb.shape[0])
         for j in range(found):
-            wb[j] = wsc[j] / s
+            wb[j] = wsc[j] / s1 / s2
         if status == INFO_OK and vectors:
             _fix_signs(vtb, found)
         return status, found
     status = _lapack_status(info1[0], INFO_NO_CONVERGENCE)
     for j in range(n):
-        wb[j] /= s
+        wb[j] = wb[j] / s1 / s2
     if status == INFO_OK and vectors:
         _fix_signs(vtb, n)
     return status, n
