@@ -274,6 +274,21 @@ def test_nonfinite(driver, bad):
         assert np.isnan(out[1][1]).all() and np.isfinite(out[1][[0, 2]]).all()
 
 
+@pytest.mark.parametrize("vectors", [False, True])
+def test_nonfinite_large_n_route(vectors, monkeypatch):
+    monkeypatch.setattr(D, "LARGE_N", 1)
+    d, e = _batch((3,), 10, np.float64)
+    d[2, 3] = np.nan
+    fn = tn.kth_eigenpair if vectors else tn.kth_eigenvalue
+    with pytest.raises(ValueError, match="^d must contain only finite"):
+        fn(d, e, 4)
+    out = fn(d, e, 4, check_finite=False)
+    w = out[0] if vectors else out
+    assert np.isnan(w[2]) and np.isfinite(w[:2]).all()
+    if vectors:
+        assert np.isnan(out[1][2]).all() and np.isfinite(out[1][:2]).all()
+
+
 # ----------------------------------------------------------- scipy's validation
 
 

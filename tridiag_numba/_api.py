@@ -699,9 +699,11 @@ def eigh_tridiagonal(
     :func:`kth_eigenvalue`).  Vectors: LAPACK dstein's inverse iteration with
     modified Gram-Schmidt inside clusters (gaps <= 1e-3 ||T||), so vectors of
     a computed range are orthogonal to ``c * n * eps``, also for glued
-    Wilkinson matrices.  The LAPACK drivers give scipy's results bit for bit
-    (vectors up to the sign convention above); vectors they return are a
-    view of an array with each vector contiguous (scipy's Fortran order).
+    Wilkinson matrices.  The LAPACK drivers give scipy's results (bit for
+    bit where LAPACK does not rescale the matrix; sterf/stev/stevd first
+    zero off-diagonals whose square would be subnormal, see the README);
+    vectors they return are a view of an array with each vector contiguous
+    (scipy's Fortran order).
 
     Examples
     --------
