@@ -85,6 +85,12 @@ def _parse_args(argv):
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random matrices")
     _dask_ensemble.add_arguments(parser)
+    parser.add_argument(
+        "--spectra-grid",
+        action="store_true",
+        help="time the full-spectrum grid (all eigenvalues/eigenpairs, ranges, n up to 10**6; "
+        "tridiag_numba/_bench_spectra.py, several minutes) instead of the default table",
+    )
     args = parser.parse_args(argv)
     try:
         args.sizes = [_bench.parse_shape(s) for s in args.sizes.split(",") if s.strip()]
@@ -371,6 +377,14 @@ def main(argv=None):
         f"of >= {args.min_time * 1e3:g} ms each; slow rows get fewer). (Nx) = time / time of tridiag_numba, "
         "i.e. how many times faster tridiag_numba is."
     )
+    if args.spectra_grid:
+        from tridiag_numba import _bench_spectra
+
+        print("Full-spectrum grid: medians of interleaved repeats; (Nx) = how many times faster tridiag_numba is.")
+        _bench_spectra.run(repeat=args.repeat, max_time=5.0 if args.quick else 20.0, with_dense=not args.no_dense,
+                           seed=args.seed, progress=progress)
+        progress("done")
+        return 0
     _, labels = _table(args, progress)
     print("\nCalls timed:")
     for name, texts in labels.items():

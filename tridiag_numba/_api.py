@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import numba
 import numpy as np
 
+from . import _drivers as D
 from . import _kernels as K
 
 __all__ = [
@@ -24,7 +25,6 @@ __all__ = [
 ]
 
 _SELECT = {"a": "a", "all": "a", 0: "a", "v": "v", "value": "v", 1: "v", "i": "i", "index": "i", 2: "i"}
-_DRIVERS = ("auto", "stemr", "sterf", "stebz", "stev", "stevd")
 
 
 class _Local(threading.local):
@@ -410,6 +410,14 @@ def _solve_pairs(d2, e2, batch, lane_b, lane_k, tol, dtype, check_finite):
     return w.reshape(nb, 1), v, nonfinite
 
 
+def _kth_lapack(d2, e2, batch, kk, tol, want_vectors, check_finite):
+    """One eigenvalue (pair) per matrix of a few big matrices on LAPACK's
+    stebz (+ stein): O(n) work arrays, a few times the input (see _drivers)."""
+    nb = d2.shape[0]
+    il = np.broadcast_to(np.asarray(kk, np.int64), (nb,)).copy()
+    return _solve_lapack("lapack_stebz", d2, e2, batch, "i", il, il + 1, 1, tol, want_vectors, check_finite)
+
+
 def _mark_nonfinite(nonfinite, *arrays):
     if nonfinite is not None and nonfinite.any():
         for a in arrays:
@@ -483,7 +491,9 @@ def kth_eigenvalue(d, e, k, *, check_finite=True, tol=0.0):
         return _lazy_call("kth_eigenvalue", d, e, k, check_finite=check_finite, tol=tol)
     tol = _check_tol(tol)
     d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
-    if n == 1:
+    if D.choose_kth(d2.shape[0], n) != "ours":
+        w, _, nonfinite = _kth_lapack(d2, e2, batch, kk, tol, False, check_finite)
+    elif n == 1:
         w, _, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, False, check_finite)
     else:
         # _solve's work for one eigenvalue per matrix, without its (B, m)
@@ -553,7 +563,10 @@ def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):
         return _lazy_call("kth_eigenpair", d, e, k, check_finite=check_finite, tol=tol)
     tol = _check_tol(tol)
     d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
-    w, v, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, True, check_finite)
+    if D.choose_kth(d2.shape[0], n) != "ours":
+        w, v, nonfinite = _kth_lapack(d2, e2, batch, kk, tol, True, check_finite)
+    else:
+        w, v, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, True, check_finite)
     if nonfinite is not None:
         _mark_nonfinite(nonfinite, w.reshape(-1), v.reshape(-1, n))
     return w.reshape(batch), v.reshape(batch + (n,))
@@ -602,11 +615,38 @@ def _parse_select(select, select_range, n, d2, e2, check_finite):
     return il, iu, int((iu - il).max(initial=0)), True
 
 
-def _check_driver(lapack_driver):
-    if not isinstance(lapack_driver, str):
-        raise TypeError(f"lapack_driver must be a str; got {type(lapack_driver).__name__}")
-    if lapack_driver not in _DRIVERS:
-        raise ValueError(f"lapack_driver must be one of {_DRIVERS}; got {lapack_driver!r}")
+def _select_kind(select):
+    """'a', 'i' or 'v' for a ``select`` that _parse_select accepted."""
+    return _SELECT[select.lower() if isinstance(select, str) else operator.index(select)]
+
+
+def _solve_lapack(driver, d2, e2, batch, sel, il, iu, m, tol, want_vectors, check_finite):
+    """:func:`_solve`'s work on LAPACK ``driver`` (see ``_drivers``); returns
+    (w (B, m), v (B, n, m) or None, nonfinite (B,) or None)."""
+    nb, n = d2.shape
+    if driver in ("sterf", "stevd") and sel != "a":
+        # A wide range: the whole spectrum, then each matrix's part (cheaper
+        # than MRRR or bisection on the range, see _drivers).
+        zero, full = np.zeros_like(il), np.full_like(iu, n)
+        w, v, nonfinite = _solve_lapack(driver, d2, e2, batch, "a", zero, full, n, tol, want_vectors, check_finite)
+        j = np.arange(m)
+        cols = np.minimum(il[:, None] + j, n - 1)
+        pad = j >= (iu - il)[:, None]
+        w = np.take_along_axis(w, cols, axis=1)
+        w[pad] = np.nan
+        if v is not None:
+            v = np.take_along_axis(v, cols[:, None, :], axis=2)
+            v[np.broadcast_to(pad[:, None, :], v.shape)] = np.nan
+        return w, v, nonfinite
+    serial = nb < 2 or D.serial_is_cheaper(n, nb, want_vectors) or _use_serial(_PARALLEL_MIN_WORK)
+    w, v, info = D.solve(driver, d2, e2, il, iu, m, tol, want_vectors, serial)
+    nonfinite = None
+    if np.count_nonzero(info):
+        nonfinite = info < 0
+        if check_finite and nonfinite.any():
+            _raise_nonfinite(d2, e2)
+        D.raise_info(info, batch, driver)
+    return w, v, nonfinite
 
 
 def eigh_tridiagonal(
@@ -638,9 +678,14 @@ def eigh_tridiagonal(
         Absolute tolerance of each eigenvalue, as in scipy; ``tol <= 0``
         (default) uses ``eps * ||T||``.
     lapack_driver : str, optional
-        Accepted for compatibility (``'auto'``, ``'stemr'``, ``'sterf'``,
-        ``'stebz'``, ``'stev'``, ``'stevd'``) and validated; the algorithm is always
-        bisection plus inverse iteration (stebz + stein).
+        The algorithm, as in scipy.  ``'stevd'`` (divide and conquer),
+        ``'stev'`` (implicit QL/QR), ``'sterf'`` (root-free QR, eigenvalues
+        only) need ``select='a'``; ``'stemr'`` (MRRR) takes any ``select``;
+        these run LAPACK's routine on every matrix of the batch in parallel.
+        ``'stebz'``: this package's bisection + inverse iteration.
+        ``'auto'`` (default) picks by cost: sterf/stevd for the whole
+        spectrum and wide ranges, bisection for a few eigenpairs per matrix,
+        LAPACK's stebz + stein for a few matrices of order >= 16384.
 
     Returns
     -------
@@ -655,7 +700,9 @@ def eigh_tridiagonal(
     ------
     ValueError
         Bad shapes, n = 0, unknown ``select``/``lapack_driver``, bad
-        ``select_range``, non-finite input with ``check_finite=True``.
+        ``select_range``, non-finite input with ``check_finite=True``;
+        ``'sterf'``/``'stev'``/``'stevd'`` with ``select`` other than
+        ``'a'``, ``'sterf'`` with ``eigvals_only=False`` (as scipy).
     TypeError
         Unsupported dtypes.
     numpy.linalg.LinAlgError
@@ -673,11 +720,15 @@ def eigh_tridiagonal(
     For a single matrix the result has exactly the eigenvalues in the range,
     as in scipy.
 
-    Eigenvalues: bisection with Laguerre refinement (see
+    ``'stebz'`` eigenvalues: bisection with Laguerre refinement (see
     :func:`kth_eigenvalue`).  Vectors: LAPACK dstein's inverse iteration with
     modified Gram-Schmidt inside clusters (gaps <= 1e-3 ||T||), so vectors of
     a computed range are orthogonal to ``c * n * eps``, also for glued
-    Wilkinson matrices.
+    Wilkinson matrices.  The LAPACK drivers give scipy's results (bit for
+    bit where LAPACK does not rescale the matrix; sterf/stev/stevd first
+    zero off-diagonals whose square would be subnormal, see the README);
+    vectors they return are a view of an array with each vector contiguous
+    (scipy's Fortran order).
 
     Examples
     --------
@@ -694,10 +745,18 @@ def eigh_tridiagonal(
     """
     if _lazy(d, e):
         return _lazy_call("eigh_tridiagonal", d, e, eigvals_only, select, select_range, check_finite, tol, lapack_driver)
-    _check_driver(lapack_driver)
+    D.check_driver(lapack_driver)
     tol = _check_tol(tol)
     d2, e2, batch, n, dtype = _prepare(d, e)
     il, iu, m, padded = _parse_select(select, select_range, n, d2, e2, check_finite)
+    sel = _select_kind(select)
+    D.check_combination(lapack_driver, sel, eigvals_only)
+    driver = D.choose(lapack_driver, sel, eigvals_only, d2.shape[0], n, m, e2)
+    if driver != "ours":
+        w, v, nonfinite = _solve_lapack(driver, d2, e2, batch, sel, il, iu, m, tol, not eigvals_only, check_finite)
+        _mark_nonfinite(nonfinite, w, v)
+        w = w.reshape(batch + (m,))
+        return w if eigvals_only else (w, v.reshape(batch + (n, m)))
     counts = iu - il
     # Lanes (b, il[b] + j); padded lanes of 'v' batches repeat a valid index.
     j = np.arange(m, dtype=np.int64)
@@ -737,7 +796,8 @@ def eigvalsh_tridiagonal(d, e, select="a", select_range=None, check_finite=True,
     tol : float, optional
         Absolute eigenvalue tolerance (``<= 0``: ``eps * ||T||``).
     lapack_driver : str, optional
-        Accepted and validated for compatibility; ignored.
+        The algorithm, as in :func:`eigh_tridiagonal` (``'sterf'`` is
+        root-free QR, the default's choice for all eigenvalues).
 
     Returns
     -------

@@ -11,7 +11,13 @@ Design:
   (:func:`dask.array.apply_gufunc`, signature ``(n),(n-1)->()`` and so on),
   so every check, promotion and kernel of the numpy path is the one that runs,
   and results are bit-identical to it (every eigenvalue request is computed
-  independently of the other matrices of a batch).
+  independently of the other matrices of a batch).  ``lapack_driver='auto'``
+  picks its algorithm by the batch's size: each task picks it for the *whole*
+  batch (``_drivers.whole_batch``), not for its chunk.  One choice depends on
+  the data -- wide ranges of eigenpairs of matrices that all split into small
+  blocks go to LAPACK stebz + stein -- and is made per chunk: there a chunk
+  may take another algorithm than the whole batch would, and its results
+  then differ from the numpy path's in the last bits (within the same bounds).
 * The matrix axis must be whole in a task.  A split matrix axis is
   *rechunked*, not rejected: the result is well defined, and the merge only
   concatenates the pieces of the same matrices (no shuffle across the batch);
@@ -50,6 +56,7 @@ import math
 import numpy as np
 
 from . import _api
+from . import _drivers
 
 __all__ = ["eigh_tridiagonal", "eigvalsh_tridiagonal", "kth_eigenpair", "kth_eigenvalue", "per_task"]
 
@@ -97,13 +104,16 @@ def per_task(fn):
 
 class _PerTask:
     # A class, not a closure: tasks are pickled to dask.distributed workers.
-    def __init__(self, fn):
+    # ``whole``: (matrices, eigenvalues per matrix) of the whole batch, so
+    # that a chunk takes the algorithm the whole batch would take.
+    def __init__(self, fn, whole=(None, None)):
         self.fn = fn
+        self.whole = whole
         self.__name__ = getattr(fn, "__name__", "per_task")
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def __call__(self, *args, **kwargs):
-        with _api.serial_kernels():
+        with _api.serial_kernels(), _drivers.whole_batch(*self.whole):
             try:
                 return self.fn(*args, **kwargs)
             except np.linalg.LinAlgError as exc:
@@ -111,14 +121,15 @@ class _PerTask:
                 raise np.linalg.LinAlgError(f"{exc} [index within one dask chunk of the batch]") from None
 
 
-def _kth_task(d, e, k=None, *, kk=None, pair, check_finite, tol):
+def _kth_task(d, e, k=None, *, kk=None, pair, check_finite, tol, nb):
     fn = _api.kth_eigenpair if pair else _api.kth_eigenvalue
-    return _PerTask(fn)(d, e, kk if k is None else k, check_finite=check_finite, tol=tol)
+    return _PerTask(fn, (nb, None))(d, e, kk if k is None else k, check_finite=check_finite, tol=tol)
 
 
-def _eigh_task(d, e, *, m, select, select_range, check_finite, tol, eigvals_only):
-    out = _PerTask(_api.eigh_tridiagonal)(
-        d, e, eigvals_only=eigvals_only, select=select, select_range=select_range, check_finite=check_finite, tol=tol
+def _eigh_task(d, e, *, m, select, select_range, check_finite, tol, eigvals_only, lapack_driver, nb):
+    out = _PerTask(_api.eigh_tridiagonal, (nb, m))(
+        d, e, eigvals_only=eigvals_only, select=select, select_range=select_range, check_finite=check_finite, tol=tol,
+        lapack_driver=lapack_driver,
     )
     w, v = (out, None) if eigvals_only else out
     if w.shape[-1] < m:
@@ -270,7 +281,8 @@ def kth_eigenvalue(d, e, k, *, check_finite=True, tol=0.0):
     d, e, k, batch, n, dtype = _operands(d, e, k)
     args, sig, kwargs = _k_args(d, e, k, "()")
     return _da().apply_gufunc(
-        _kth_task, sig, *args, meta=_meta(len(batch), dtype), pair=False, check_finite=check_finite, tol=tol, **kwargs
+        _kth_task, sig, *args, meta=_meta(len(batch), dtype), pair=False, check_finite=check_finite, tol=tol,
+        nb=math.prod(batch), **kwargs
     )
 
 
@@ -306,7 +318,9 @@ def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):
     d, e, k, batch, n, dtype = _operands(d, e, k)
     args, sig, kwargs = _k_args(d, e, k, "(),(n)")
     meta = (_meta(len(batch), dtype), _meta(len(batch) + 1, dtype))
-    return _da().apply_gufunc(_kth_task, sig, *args, meta=meta, pair=True, check_finite=check_finite, tol=tol, **kwargs)
+    return _da().apply_gufunc(
+        _kth_task, sig, *args, meta=meta, pair=True, check_finite=check_finite, tol=tol, nb=math.prod(batch), **kwargs
+    )
 
 
 def eigh_tridiagonal(
@@ -342,18 +356,20 @@ def eigh_tridiagonal(
     >>> w.shape, v.shape, v.chunks
     ((4, 2), (4, 3, 2), ((2, 2), (3,), (2,)))
     """
-    _api._check_driver(lapack_driver)
+    _drivers.check_driver(lapack_driver)
     tol = _api._check_tol(tol)
     d, e, _, batch, n, dtype = _operands(d, e)
     # select / select_range checked with the numpy path's code, on no matrices.
     _, _, m, padded = _api._parse_select(select, select_range, n, np.empty((0, n), dtype), np.empty((0, n - 1), dtype), check_finite)
+    _drivers.check_combination(lapack_driver, _api._select_kind(select), eigvals_only)
     if padded:
         counts = _da().apply_gufunc(
             _count_task, "(n),(m)->()", d, e, meta=_meta(len(batch), np.int64),
             select=select, select_range=select_range, check_finite=check_finite,
         )
         m = int(counts.max().compute()) if counts.size else 0
-    kwargs = dict(m=m, select=select, select_range=select_range, check_finite=check_finite, tol=tol, eigvals_only=eigvals_only)
+    kwargs = dict(m=m, select=select, select_range=select_range, check_finite=check_finite, tol=tol, eigvals_only=eigvals_only,
+                  lapack_driver=lapack_driver, nb=math.prod(batch))
     b = len(batch)
     if eigvals_only:
         return _da().apply_gufunc(_eigh_task, "(n),(l)->(j)", d, e, output_sizes={"j": m}, meta=_meta(b + 1, dtype), **kwargs)
