@@ -267,23 +267,30 @@ def _sturm_pass_simd(typingctx, db, e2b, x, pivmin, st):
 
 
 @intrinsic(prefer_literal=False)
-def _sturm_pass_gather(typingctx, db, e2b, x, pivmin, st, act, nact):
-    """:func:`_sturm_pass_simd` for the ``nact`` <= 2 _VEC slots listed in
-    ``act`` only: their rows are gathered into one or two vectors per step.
+def _sturm_pass_gather(typingctx, db, e2b, xg, pivmin, stg, act, nact):
+    """:func:`_sturm_pass_simd` for ``nact`` <= 2 _VEC gathered lanes: lane
+    ``t`` runs the matrix of slot ``act[t]`` at shift ``xg[t]`` and leaves
+    its state in column ``t`` of ``stg``.  The rows of the listed slots are
+    gathered into one or two vectors per step.
 
     The last passes of a block run with a few stragglers, and a full pass
     costs as much with 1 busy slot as with 32.  With one or two vectors the
     recurrence is bound by its latency instead (~0.6 us for n = 100, about
-    a third of a full pass).  Bit-identical to the full pass.
+    a third of a full pass), and a second vector costs little more than
+    the first: a slot may appear twice, at two shifts (the end game's pair
+    of counts, see :func:`_kth_block`).  Bit-identical to the full pass.
+    ``xg`` and ``stg`` need 2 _VEC columns; gathered lanes past ``nact``
+    compute on whatever ``xg`` holds there and are never stored.
     """
-    _check_sturm_types(db, e2b, x, st)
-    sig = types.void(db, e2b, x, pivmin, st, act, nact)
+    _check_sturm_types(db, e2b, xg, stg)
+    sig = types.void(db, e2b, xg, pivmin, stg, act, nact)
 
     def codegen(context, builder, signature, args):
         pv, nactv = args[3], args[6]
         dbt, pt, actt, nactt = signature.args[0], signature.args[3], signature.args[5], signature.args[6]
         fty = context.get_value_type(dbt.dtype)
         vty = ir.VectorType(fty, _VEC)
+        vptr = vty.as_pointer()
         i64 = ir.IntType(64)
         i32 = ir.IntType(32)
         dba, e2ba, xa, _, sta, acta, _ = _ir_arrays(context, builder, signature, args)
@@ -309,7 +316,8 @@ def _sturm_pass_gather(typingctx, db, e2b, x, pivmin, st, act, nact):
             return v
 
         def emit(groups):
-            xs = [gather(xa.data, ir.Constant(i64, 0), g) for g in range(groups)]
+            xs = [builder.load(builder.bitcast(builder.gep(xa.data, [ir.Constant(i64, g * _VEC)]), vptr), align=8)
+                  for g in range(groups)]
 
             def load_row(i, g):
                 return gather(dba.data, builder.mul(i, drow), g), gather(e2ba.data, builder.mul(i, erow), g)
@@ -320,7 +328,7 @@ def _sturm_pass_gather(typingctx, db, e2b, x, pivmin, st, act, nact):
                 with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, t), nact)):
                     for f in range(6):
                         val = builder.extract_element(builder.load(state[f][g]), ir.Constant(i32, u))
-                        off = builder.add(builder.mul(ir.Constant(i64, f), strow), slots[t])
+                        off = builder.add(builder.mul(ir.Constant(i64, f), strow), ir.Constant(i64, t))
                         builder.store(val, builder.gep(sta.data, [off]))
 
         with builder.if_else(builder.icmp_signed("<=", nact, ir.Constant(i64, _VEC))) as (one_vec, two_vecs):
@@ -697,14 +705,23 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     mats = np.zeros((2, n, ROW), d.dtype)
     db = mats[0]
     e2b = mats[1]
-    fstate = np.zeros((11, L), d.dtype)
+    fstate = np.zeros((19, L), d.dtype)
     x = fstate[0]
     lo = fstate[1]
     hi = fstate[2]
     atol = fstate[3]
     dxp = fstate[4]
     st = fstate[5:11]
-    istate = np.zeros((8, L), np.int64)
+    x2 = fstate[11]  # second shift of an end-game pair
+    # A pair evaluated in two passes: the first shift and its state, kept
+    # while the second shift runs alone.
+    xsave = fstate[12]
+    stsave = fstate[13:19]
+    # Gathered passes: shifts and states per gathered lane.
+    gstate = np.zeros((7, 2 * _VEC), d.dtype)
+    gx = gstate[0]
+    gst = gstate[1:7]
+    istate = np.zeros((10, L), np.int64)
     clo = istate[0]
     chi = istate[1]
     expo = istate[2]
@@ -713,6 +730,11 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     nlag = istate[5]
     nint = istate[6]
     act = istate[7]  # busy slots, for _sturm_pass_gather
+    # End-game pair state: 0 none; 1 the slot wants a second count at x2
+    # (has it, after a gathered pass); 2 the pass could not take x2, so the
+    # next one runs it alone; 3 that pass ran.
+    pair = istate[8]
+    cnt2 = istate[9]  # the count at x2
     moments = np.zeros((2, L))
     mu = moments[0]
     sig = moments[1]
@@ -731,14 +753,51 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
             for l in range(L):
                 if job[l] >= 0:
                     act[nact] = l
+                    gx[nact] = x[l]
                     nact += 1
-            _sturm_pass_gather(db, e2b, x, pivmin, st, act, nact)
+            # End-game pairs take the gathered lanes left over: the second
+            # vector costs little more than the first.
+            ntot = nact
+            for l in range(L):
+                if pair[l] == 1:
+                    if ntot < 2 * _VEC:
+                        act[ntot] = l
+                        gx[ntot] = x2[l]
+                        ntot += 1
+                    else:
+                        pair[l] = 2
+            _sturm_pass_gather(db, e2b, gx, pivmin, gst, act, ntot)
+            for t in range(nact):
+                for f in range(6):
+                    st[f, act[t]] = gst[f, t]
+            for t in range(nact, ntot):
+                cnt2[act[t]] = int(gst[5, t])
         else:
             _sturm_pass(db, e2b, x, pivmin, st)
+            for l in range(L):
+                if pair[l] == 1:
+                    pair[l] = 2
         for l in range(L):
             j = job[l]
             if j < 0:
                 continue
+            if pair[l] == 2:
+                # Run the pair's second shift alone next pass, keeping
+                # this one's state: both counts then reach the update
+                # below exactly as from one gathered pass, so results do
+                # not depend on which lanes shared the block.
+                xsave[l] = x[l]
+                for f in range(6):
+                    stsave[f, l] = st[f, l]
+                x[l] = x2[l]
+                pair[l] = 3
+                continue
+            if pair[l] == 3:
+                cnt2[l] = int(st[5, l])
+                x[l] = xsave[l]
+                for f in range(6):
+                    st[f, l] = stsave[f, l]
+                pair[l] = 1
             k = lane_k[j]
             xl = x[l]
             cl = int(st[5, l])
@@ -748,6 +807,18 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
             else:
                 hi[l] = xl
                 chi[l] = cl
+            if pair[l] != 0:
+                # The pair's second count: it moves an end only inwards.
+                pair[l] = 0
+                xs2 = x2[l]
+                c2 = cnt2[l]
+                if c2 <= k:
+                    if xs2 > lo[l]:
+                        lo[l] = xs2
+                        clo[l] = c2
+                elif xs2 < hi[l]:
+                    hi[l] = xs2
+                    chi[l] = c2
             lol = lo[l]
             hil = hi[l]
             thr = max(atol[l], pivmin, rtol * max(abs(lol), abs(hil)))
@@ -812,24 +883,22 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
                         y = y - push if cl > k else y + push
                     elif nlag[l] >= 2 and step * step * step * step <= 0.125 * tfin * dxp[l] * dxp[l] * dxp[l]:
                         # Cubic convergence (error after a step ~ step**4 /
-                        # previous step**3) puts y within tfin/8 of w.  Laguerre
-                        # never overshoots, so y already bounds w on this
-                        # side (less 2**-30 of the step for rounding); the next
-                        # count, just past y, closes the bracket from the other
-                        # one: a pass saved.  If the prediction is wrong the
-                        # count merely moves this end and Laguerre goes on.
-                        guard = step * 9.313225746154785e-10
-                        if lol < y < hil:
-                            if cl > k:
-                                hi[l] = T(y + guard)
-                                chi[l] = k + 1
-                            else:
-                                lo[l] = T(y - guard)
-                                clo[l] = k
-                            lol = lo[l]
-                            hil = hi[l]
-                        y = y - push if cl > k else y + push
-                        endgame = True
+                        # previous step**3) predicts y within tfin/8 of w, but
+                        # a prediction proves nothing: two counts, at y -+ p,
+                        # must bracket w.  In a gathered pass both run in
+                        # the same pass (a pair); otherwise the second is
+                        # dropped, the count at y + p (on this side) is a
+                        # plain Laguerre iterate and the next step ends it.
+                        # p = tfin/5: width 0.4 tfin plus two roundings of
+                        # y's last bit (<= tfin/4 each) stays within tfin.
+                        p = 0.2 * tfin
+                        near = y + p if cl > k else y - p
+                        far = y - p if cl > k else y + p
+                        if lol < near < hil and lol < far < hil:
+                            y = near
+                            x2[l] = T(far)
+                            pair[l] = 1
+                            endgame = True
                     if not (endgame and lol < y < hil):
                         # Exact Laguerre steps never leave the bracket; rounding
                         # near an end can, and then w lies within thr/2 of it.
