@@ -426,14 +426,29 @@ def _lane_start(l, k, n, gl, gu, sd, sd2, se2, ma, mb, abstol, eps, safemin, x, 
     return 6 * maxit + _MAX_LAGUERRE
 
 
+@kernel_inner(inline="always")
+def _split_e2(e2, dprev, di, eps2, safemin):
+    """``e2`` = e_{i-1}**2 of the scaled matrix, or zero where dstebz splits
+    the matrix: ``e2 < eps**2 |d_{i-1} d_i| + safemin``.
+
+    Zeroing e2 there changes each eigenvalue by less than eps |d|, and the
+    Sturm recurrence then restarts at row i: the count is the sum of the
+    blocks' counts, exactly as dstebz counts block by block.  The safemin
+    term also flushes subnormal e**2 (subnormal operands make divisions
+    ~100x slower).
+    """
+    return e2 if e2 >= eps2 * abs(float(dprev) * float(di)) + safemin else e2 - e2
+
+
 @kernel_inner
 def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi, mu, sig):
     """Scale matrix ``b`` (n >= 2) into slot ``l`` of a block; set its Gershgorin bracket,
     the mean ``mu`` and standard deviation ``sig`` of its eigenvalues and a first shift
-    for eigenvalue ``k``.
+    for eigenvalue ``k``; split it as dstebz does (:func:`_split_e2`).
 
-    Returns (status, exponent, iteration budget): status 0 running,
-    2 zero matrix (w = 0), 3 non-finite input.
+    Returns (status, exponent, iteration budget, single): status 0 running,
+    2 zero matrix (w = 0), 3 non-finite input; single 1 if the split matrix
+    has a 1x1 block.
     """
     n = d.shape[1]
     T = db.dtype.type
@@ -445,8 +460,12 @@ def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, cl
             db[i, l] = zero
             e2b[i, l] = zero
         x[l] = zero
-        return (3 if not finite else 2), 0, 0
+        return (3 if not finite else 2), 0, 0, 0
     ma, mb = _pow2_pair(ex)
+    eps2 = eps * eps
+    dprev = zero
+    zprev = True  # e2b row i-1 zero: rows i-1, i are split
+    single = 0
     gl = np.inf
     gu = -np.inf
     # Typed T, so that float32 sums and radii round as in _fill_block.
@@ -459,10 +478,13 @@ def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, cl
         enext = abs(T(e[b, min(i, n - 2)] * ma * mb))
         enext = enext if i < n - 1 else zero
         db[i, l] = di
-        e2 = T(eprev * eprev)
-        # Flush e**2 below safemin: its effect on w is below eps*|T|, and
-        # subnormal operands make divisions ~100x slower.
-        e2b[i, l] = e2 if e2 >= safemin else zero
+        e2 = _split_e2(T(eprev * eprev), dprev, di, eps2, safemin)
+        e2b[i, l] = e2
+        # Row i-1 is a 1x1 block when e2b rows i-1 and i are both zero.
+        if zprev and e2 == zero and i > 0:
+            single = 1
+        zprev = e2 == zero
+        dprev = di
         sd += di
         sd2 += di * di
         se2 += eprev * eprev
@@ -470,13 +492,15 @@ def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, cl
         gl = min(gl, di - rad)
         gu = max(gu, di + rad)
         eprev = enext
+    if zprev:  # the last row
+        single = 1
     return 0, ex, _lane_start(l, k, n, gl, gu, sd, sd2, se2, ma, mb, abstol, eps, safemin,
-                              x, lo, hi, atol, clo, chi, mu, sig)
+                              x, lo, hi, atol, clo, chi, mu, sig), single
 
 
 @kernel_inner
 def _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
-               db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp):
+               db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp, single):
     """Load the next job with work to do into slot ``l``; return the new
     ``nxt_job``.  Trivial jobs (zero or non-finite matrices) finish on the
     spot; with no jobs left the slot goes idle (``job[l] = -1``)."""
@@ -484,10 +508,11 @@ def _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, 
     while nxt_job < stop:
         j = nxt_job
         nxt_job += 1
-        status, ex, bud = _load_lane(d, e, lane_b[j], lane_k[j], l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi, mu, sig)
+        status, ex, bud, one = _load_lane(d, e, lane_b[j], lane_k[j], l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi, mu, sig)
         if status == 0:
             job[l] = j
             expo[l] = ex
+            single[l] = one
             budget[l] = bud
             nlag[l] = 0
             nint[l] = 0
@@ -582,7 +607,7 @@ def _block_moments(typingctx, db, e2b, acc, safemin):
 
 @kernel_inner
 def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws, info,
-                db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp):
+                db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp, single):
     """Load the first jobs into all slots of a block; return the new ``nxt_job``.
 
     Same result, bit for bit, as :func:`_fill_slot` slot by slot, but the
@@ -631,6 +656,20 @@ def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws
     sd = acc[2]
     sd2 = acc[3]
     se2 = acc[4]
+    # 3. dstebz's splits (_split_e2), all slots at once, and which slots
+    #    have a 1x1 block (e2b rows i and i+1 both zero; row n counts as zero).
+    eps2 = eps * eps
+    zero = T(0.0)
+    for i in range(1, n):
+        for l in range(L):
+            e2b[i, l] = _split_e2(e2b[i, l], db[i - 1, l], db[i, l], eps2, safemin)
+    for l in range(L):
+        single[l] = 0
+    for i in range(n - 1):
+        for l in range(L):
+            single[l] |= (e2b[i, l] == zero) & (e2b[i + 1, l] == zero)
+    for l in range(L):
+        single[l] |= e2b[n - 1, l] == zero
     for l in range(L):
         j = job[l]
         if j < 0:
@@ -641,6 +680,36 @@ def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws
         nint[l] = 0
         dxp[l] = np.inf
     return nxt_job
+
+
+@kernel_inner
+def _snap_single(db, e2b, l, lo, hi, r, m, pivmin, mid):
+    """Eigenvalue ``r`` (0-based) of the ``m`` in the verified bracket
+    (lo, hi] of slot ``l``'s split matrix, exactly, when all of them are
+    eigenvalues of 1x1 blocks (diagonal entries with zero couplings); else
+    ``mid``.
+
+    "In the bracket" is decided as the Sturm count decides it (a 1x1 block
+    d counts below x when d - x < 0 or |d - x| < pivmin), so the block
+    values found are exactly the m eigenvalues the counts at lo and hi
+    enclose.  The value is then exact, lies in the bracket (the error bound
+    holds) and is monotone in the index.
+    """
+    n = db.shape[0]
+    cand = np.empty(n, db.dtype)
+    c = 0
+    for i in range(n):
+        if e2b[i, l] == 0 and (i == n - 1 or e2b[i + 1, l] == 0):
+            qh = db[i, l] - hi
+            ql = db[i, l] - lo
+            below_hi = qh < 0 or abs(qh) < pivmin
+            below_lo = ql < 0 or abs(ql) < pivmin
+            if below_hi and not below_lo:
+                cand[c] = db[i, l]
+                c += 1
+    if c != m or r < 0 or r >= m:
+        return mid
+    return np.sort(cand[:c])[r]
 
 
 @kernel_inner
@@ -721,7 +790,7 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     gstate = np.zeros((7, 2 * _VEC), d.dtype)
     gx = gstate[0]
     gst = gstate[1:7]
-    istate = np.zeros((10, L), np.int64)
+    istate = np.zeros((11, L), np.int64)
     clo = istate[0]
     chi = istate[1]
     expo = istate[2]
@@ -735,6 +804,7 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     # next one runs it alone; 3 that pass ran.
     pair = istate[8]
     cnt2 = istate[9]  # the count at x2
+    single = istate[10]  # 1: the (split) matrix has a 1x1 block
     moments = np.zeros((2, L))
     mu = moments[0]
     sig = moments[1]
@@ -742,7 +812,7 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     rtol = T(2.0 * eps)
 
     nxt_job = _fill_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info,
-                          db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp)
+                          db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp, single)
     running = 0
     for l in range(L):
         running += job[l] >= 0
@@ -828,6 +898,8 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
                 # The eigenvector kernel takes the scaled value: unscaled
                 # subnormal eigenvalues have lost bits.
                 ws[j] = half * (lol + hil)
+                if finished and single[l] != 0:
+                    ws[j] = _snap_single(db, e2b, l, lol, hil, k - clo[l], chi[l] - clo[l], pivmin, ws[j])
                 w[j] = math.ldexp(float(ws[j]), expo[l])
                 info[j] = INFO_OK if finished else INFO_NO_CONVERGENCE
                 job[l] = -1
@@ -835,7 +907,7 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
                     # Only then: the call passes ~25 arrays and cost ~0.2 us
                     # even with nothing to load (4 us of a 25-job block).
                     nxt_job = _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
-                                         db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp)
+                                         db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp, single)
                 if job[l] < 0:
                     running -= 1
                 continue
@@ -1127,35 +1199,91 @@ def _lu_solve(ainv, bu, d2, cl, piv, y):
 
 
 @kernel_inner
-def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
-    """Eigenvectors of matrix ``b`` for its ``m`` ascending eigenvalues ``ws``
-    (of the matrix scaled by the exponent :func:`_scale_exponent` returns, as
-    the eigenvalue kernel writes them).
+def _block_counts(ds, es2, bstart, nblk, x, cnt):
+    """Per block of a split matrix, the number of its eigenvalues below ``x``
+    into ``cnt[:nblk]`` (block ``q`` is rows bstart[q]..bstart[q+1]-1;
+    ``es2[i]`` = e_i**2, zero at the splits)."""
+    for q in range(nblk):
+        c = 0
+        r = 1.0
+        for i in range(bstart[q], bstart[q + 1]):
+            qv = ds[i] - x - (es2[i - 1] * r if i > bstart[q] else 0.0)
+            if abs(qv) < 1e-300:
+                qv = -1e-300
+            r = 1.0 / qv
+            if qv < 0.0:
+                c += 1
+        cnt[q] = c
 
-    LAPACK dstein: for each eigenvalue, LU of ``T - w I`` with partial
-    pivoting, up to 5 solves from a pseudo-random start until the growth shows
-    convergence, then 2 extra solves; eigenvalues closer than 10 eps |w| are
-    nudged apart, and vectors of a cluster (consecutive gaps <= 1e-3 ||T||_1)
-    are re-orthogonalised by modified Gram-Schmidt.  Everything runs on the
-    scaled matrix (largest entry in [0.5, 1)); vectors are scale-invariant.
-    The entry of largest magnitude is made positive.
-    Returns an info code; writes columns 0..m-1 of ``v`` (n, mcols).
+
+@kernel_inner
+def _assign_blocks(ds, es2, bstart, nblk, ws, kidx, m, onenrm, eps, blk):
+    """The block of each eigenvalue ``ws[j]`` (global index ``kidx[j]``,
+    consecutive) of a split matrix, into ``blk[:m]`` (as dstebz's iblock).
+
+    Walks the global indices upwards from below the first one; index g
+    (value about ``ws[g - kidx[0]]``) goes to a block with an eigenvalue
+    not yet taken within ``delta`` of the value (block Sturm counts at
+    value -+ delta), ``delta`` doubling until one is found.  Each block
+    thus gets as many eigenvalues as it has in that range, so vectors of
+    different blocks never compete for one direction.
     """
-    n = d.shape[1]
-    ex, finite, is_zero = _scale_exponent(d, e, b)
-    if not finite:
-        for j in range(m):
-            for i in range(n):
-                v[i, j] = np.nan
-        return INFO_NONFINITE
-    ma, mb = _pow2_pair(ex)
-    ds = np.empty(n)
-    es = np.empty(max(n - 1, 1))
+    cnt = np.zeros(nblk, np.int64)
+    cnt2 = np.zeros(nblk, np.int64)
+    taken = np.zeros(nblk, np.int64)
+    delta0 = 8.0 * eps * onenrm + 1e-300
+    _block_counts(ds, es2, bstart, nblk, ws[0] - delta0, taken)
+    g = 0
+    for q in range(nblk):
+        g += taken[q]
+    for gg in range(g, kidx[m - 1] + 1):
+        j = gg - kidx[0]
+        lam = ws[max(j, 0)]
+        delta = delta0 + 8.0 * eps * abs(lam)
+        pick = -1
+        for _ in range(200):
+            _block_counts(ds, es2, bstart, nblk, lam + delta, cnt)
+            _block_counts(ds, es2, bstart, nblk, lam - delta, cnt2)
+            for q in range(nblk):  # an untaken eigenvalue within delta
+                if cnt[q] > max(taken[q], cnt2[q]):
+                    pick = q
+                    break
+            if pick < 0:
+                for q in range(nblk):  # an untaken one below lam + delta
+                    if cnt[q] > taken[q]:
+                        pick = q
+                        break
+            if pick >= 0:
+                break
+            delta *= 2.0
+        if pick < 0:
+            pick = 0
+        taken[pick] += 1
+        if j >= 0:
+            blk[j] = pick
+
+
+@kernel_inner
+def _stein_block(ds, es, ws, kidx, js, nj, v, row0, tnrm, eps, work, piv):
+    """dstein on one block (rows row0.. of ``v``): vectors for the ``nj``
+    ascending eigenvalues ``ws[js[:nj]]`` into columns ``js[:nj]``; returns
+    an info code.  ``ds``/``es`` are the block's scaled entries, ``tnrm``
+    the whole matrix's 1-norm.
+
+    LU of ``T - w I`` with partial pivoting, up to 5 solves from a
+    pseudo-random start until the growth shows convergence, then extra
+    solves; eigenvalues closer than 10 eps |w| nudged apart; vectors of a
+    cluster (consecutive gaps <= 1e-3 ||block||_1) re-orthogonalised by
+    modified Gram-Schmidt, once more after the last solve (a vector that
+    Gram-Schmidt shrank loses orthogonality when normalised otherwise).
+    A vector whose growth test never passes is accepted only if its
+    residual proves it: ||T v - w v||_2 <= 4 n eps ||T||_1, the bound
+    promised.  (The eigenvalues are accurate to eps ||T||, not eps ||block||:
+    a block much smaller than T can fail dstein's test, which is relative
+    to the block, with a vector as good as any.)
+    """
+    n = ds.shape[0]
     onenrm = 0.0
-    for i in range(n):
-        ds[i] = d[b, i] * ma * mb
-    for i in range(n - 1):
-        es[i] = e[b, i] * ma * mb
     for i in range(n):
         rs = abs(ds[i])
         if i > 0:
@@ -1164,28 +1292,31 @@ def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
             rs += abs(es[i])
         onenrm = max(onenrm, rs)
     if onenrm == 0.0:
-        onenrm = 1.0  # zero matrix: any orthonormal basis; keep the algebra defined
-    ortol = 1e-3 * onenrm
+        onenrm = 1.0  # zero block: any orthonormal basis; keep the algebra defined
+    # dstein's cluster rule is relative to the block, as its eigenvalues
+    # (from dstebz, per block) are; ours are accurate to eps ||T||, so a
+    # block much smaller than T has clusters by T's measure too.
+    ortol = 1e-3 * max(onenrm, tnrm)
     dtpcrt = math.sqrt(0.1 / n)
     tolpiv = eps * onenrm
-    a = np.empty(n)
-    ainv = np.empty(n)
-    bu = np.empty(n)
-    d2 = np.empty(n)
-    cl = np.empty(n)
-    piv = np.empty(n, np.bool_)
-    x = np.empty(n)
+    a = work[0, :n]
+    ainv = work[1, :n]
+    bu = work[2, :n]
+    d2 = work[3, :n]
+    cl = work[4, :n]
+    x = work[5, :n]
     info = INFO_OK
     gp = 0
     xjm = 0.0
-    for j in range(m):
+    for jj in range(nj):
+        j = js[jj]
         xj = ws[j]
-        if j > 0:
+        if jj > 0:
             pertol = 10.0 * abs(eps * xj)
             if xj - xjm < pertol:
                 xj = xjm + pertol
             if xj - xjm > ortol:
-                gp = j
+                gp = jj
         xjm = xj
         _lu_shifted(ds, es, xj, a, bu, d2, cl, piv)
         for i in range(n):
@@ -1198,7 +1329,7 @@ def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
         # (gaps > 1e-3 ||T||) needs one: after two solves the components
         # along other eigenvectors are below (eps ||T|| / gap)**2.  (With none,
         # residuals of random 6x6 matrices exceeded 10 n eps ||T||.)
-        in_cluster = j > gp or (j + 1 < m and (ws[j + 1] - xj) <= ortol)
+        in_cluster = jj > gp or (jj + 1 < nj and (ws[js[jj + 1]] - xj) <= ortol)
         extra = 2 if in_cluster else 1
         _start_vector(x, kidx[j])
         nrmchk = 0
@@ -1216,14 +1347,8 @@ def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
             for i in range(n):
                 x[i] *= scl
             _lu_solve(ainv, bu, d2, cl, piv, x)
-            if j > gp:
-                # Modified Gram-Schmidt against the cluster's earlier vectors.
-                for jj in range(gp, j):
-                    dot = 0.0
-                    for i in range(n):
-                        dot += x[i] * v[i, jj]
-                    for i in range(n):
-                        x[i] -= dot * v[i, jj]
+            if jj > gp:
+                _mgs(x, v, js, gp, jj, row0)
             nrm = 0.0
             for i in range(n):
                 nrm = max(nrm, abs(x[i]))
@@ -1234,8 +1359,8 @@ def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
                 continue
             converged = True
             break
-        if not converged:
-            info = INFO_VEC_NO_CONVERGENCE
+        if jj > gp:
+            _mgs(x, v, js, gp, jj, row0)
         nrm2 = 0.0
         jmax = 0
         amax = -1.0
@@ -1248,7 +1373,107 @@ def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
         if x[jmax] < 0.0:
             scl = -scl
         for i in range(n):
-            v[i, j] = x[i] * scl
+            v[row0 + i, j] = x[i] * scl
+        if not converged:
+            # Certify by the residual instead of the growth test.
+            res2 = 0.0
+            for i in range(n):
+                r = (ds[i] - ws[j]) * v[row0 + i, j]
+                if i > 0:
+                    r += es[i - 1] * v[row0 + i - 1, j]
+                if i < n - 1:
+                    r += es[i] * v[row0 + i + 1, j]
+                res2 += r * r
+            if not (nrm2 > 0.0 and math.sqrt(res2) <= 4.0 * n * eps * tnrm):
+                info = INFO_VEC_NO_CONVERGENCE
+    return info
+
+
+@kernel_inner(inline="always")
+def _mgs(x, v, js, gp, jj, row0):
+    """Modified Gram-Schmidt of ``x`` against columns js[gp:jj] of ``v``
+    (rows row0.. of the block)."""
+    n = x.shape[0]
+    for c in range(gp, jj):
+        col = js[c]
+        dot = 0.0
+        for i in range(n):
+            dot += x[i] * v[row0 + i, col]
+        for i in range(n):
+            x[i] -= dot * v[row0 + i, col]
+
+
+@kernel_inner
+def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
+    """Eigenvectors of matrix ``b`` for its ``m`` ascending eigenvalues ``ws``
+    (of the matrix scaled by the exponent :func:`_scale_exponent` returns, as
+    the eigenvalue kernel writes them), with global indices ``kidx``.
+
+    LAPACK dstein block by block: the matrix splits where dstebz splits it
+    (:func:`_split_e2`), each eigenvalue goes to its block
+    (:func:`_assign_blocks`), and each block runs :func:`_stein_block`;
+    a vector is zero outside its block (a 1x1 block's is a unit vector).
+    Everything runs on the scaled matrix (largest entry in [0.5, 1));
+    vectors are scale-invariant.  The entry of largest magnitude is made
+    positive.  Returns an info code; writes columns 0..m-1 of ``v`` (n, mcols).
+    """
+    n = d.shape[1]
+    ex, finite, is_zero = _scale_exponent(d, e, b)
+    if not finite:
+        for j in range(m):
+            for i in range(n):
+                v[i, j] = np.nan
+        return INFO_NONFINITE
+    ma, mb = _pow2_pair(ex)
+    ds = np.empty(n)
+    es = np.empty(max(n - 1, 1))
+    es2 = np.zeros(n)
+    for i in range(n):
+        ds[i] = d[b, i] * ma * mb
+    for i in range(n - 1):
+        es[i] = e[b, i] * ma * mb
+    # Splits, as the eigenvalue kernel makes them (in float64 here).
+    bstart = np.empty(n + 1, np.int64)
+    nblk = 0
+    bstart[0] = 0
+    for i in range(n - 1):
+        es2[i] = _split_e2(es[i] * es[i], ds[i], ds[i + 1], eps * eps, safemin)
+        if es2[i] == 0.0:
+            nblk += 1
+            bstart[nblk] = i + 1
+    nblk += 1
+    bstart[nblk] = n
+    blk = np.zeros(max(m, 1), np.int64)
+    onenrm = 0.0
+    for i in range(n):
+        onenrm = max(onenrm, abs(ds[i]) + (abs(es[i - 1]) if i > 0 else 0.0) + (abs(es[i]) if i < n - 1 else 0.0))
+    if nblk > 1 and m > 0:
+        _assign_blocks(ds, es2, bstart, nblk, ws, kidx, m, onenrm, eps, blk)
+    work = np.empty((6, n))
+    piv = np.empty(n, np.bool_)
+    js = np.empty(max(m, 1), np.int64)
+    info = INFO_OK
+    for q in range(nblk):
+        s0 = bstart[q]
+        s1 = bstart[q + 1]
+        nj = 0
+        for j in range(m):
+            if blk[j] == q:
+                js[nj] = j
+                nj += 1
+        if nj == 0:
+            continue
+        for jj in range(nj):
+            for i in range(n):
+                v[i, js[jj]] = 0.0
+        if s1 - s0 == 1:
+            v[s0, js[0]] = 1.0
+            continue
+        # es[s0:s1-1] are the block's off-diagonals (the split es[s1-1]
+        # is outside it).
+        st = _stein_block(ds[s0:s1], es[s0:s1 - 1], ws, kidx, js, nj, v, s0, onenrm, eps, work, piv[: s1 - s0])
+        if st != INFO_OK:
+            info = st
     return info
 
 
@@ -1285,9 +1510,9 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
     perturbed to eps ||T||_1; a solve that passes dstein's growth test plus
     one more), but the LU and the solves are serial chains of n steps, so
     running LANES matrices side by side keeps the divider and FMA units busy.
-    Pivoting is a per-lane select.  Lanes whose first solve fails the growth
-    test, or whose solve overflows, are redone by :func:`_inverse_iteration`
-    (the full dstein loop).
+    Pivoting is a per-lane select.  Lanes whose matrix splits, whose first
+    solve fails the growth test, or whose solve overflows, are redone by
+    :func:`_inverse_iteration` (the full dstein loop, block by block).
 
     Layout, for speed: every loop runs over all LANES slots (a constant trip
     count; slots past ``stop`` hold the identity matrix), and each loop
@@ -1349,6 +1574,15 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
             lane[3, l] = rs if rs > lane[3, l] else lane[3, l]
     for l in range(L):
         lane[3, l] = lane[3, l] if lane[3, l] > 0.0 else 1.0
+    # Matrices that split (as in _split_e2) go to _inverse_iteration, which
+    # works block by block.
+    eps2 = eps * eps
+    for i in range(n - 1):
+        for l in range(L):
+            w0 = lane[2, l]
+            e2 = eb[i, l] * eb[i, l]
+            splits = e2 < eps2 * abs((dm[i, l] + w0) * (dm[i + 1, l] + w0)) + safemin
+            ok[l] = ok[l] and not splits
     # LU with partial pivoting (dlagtf); the current row's pivot candidate
     # and superdiagonal, changed by the previous step, are carried in cur.
     for l in range(L):
@@ -1461,8 +1695,8 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
     for l in range(nl):
         b = start + l
         if not ok[l]:
-            # Rare: a slow start or overflow (many tiny pivots, e.g. a split
-            # matrix with a repeated eigenvalue): the full dstein loop.
+            # Rare: a split matrix, a slow start or overflow (many tiny
+            # pivots): the full dstein loop, block by block.
             info[b] = _inverse_iteration(d, e, b, ws[b], kidx[b], 1, v[b], eps, safemin)
             continue
         scl = acc[l]
