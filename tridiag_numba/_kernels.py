@@ -1224,7 +1224,8 @@ def _assign_blocks(ds, es2, bstart, nblk, ws, kidx, m, onenrm, eps, blk):
     Walks the global indices upwards from below the first one; index g
     (value about ``ws[g - kidx[0]]``) goes to a block with an eigenvalue
     not yet taken within ``delta`` of the value (block Sturm counts at
-    value -+ delta), ``delta`` doubling until one is found.  Each block
+    value -+ delta), ``delta`` doubling from 0.5 eps |value| until one is
+    found: the nearest block wins.  Each block
     thus gets as many eigenvalues as it has in that range, so vectors of
     different blocks never compete for one direction.
     """
@@ -1239,16 +1240,18 @@ def _assign_blocks(ds, es2, bstart, nblk, ws, kidx, m, onenrm, eps, blk):
     for gg in range(g, kidx[m - 1] + 1):
         j = gg - kidx[0]
         lam = ws[max(j, 0)]
-        delta = delta0 + 8.0 * eps * abs(lam)
+        # Smallest delta first: the block whose untaken eigenvalue is
+        # nearest (to a factor 2) wins.
+        delta = 1e-300 + 0.5 * eps * abs(lam)
         pick = -1
-        for _ in range(200):
+        for _ in range(2100):
             _block_counts(ds, es2, bstart, nblk, lam + delta, cnt)
             _block_counts(ds, es2, bstart, nblk, lam - delta, cnt2)
             for q in range(nblk):  # an untaken eigenvalue within delta
                 if cnt[q] > max(taken[q], cnt2[q]):
                     pick = q
                     break
-            if pick < 0:
+            if pick < 0 and delta > delta0:
                 for q in range(nblk):  # an untaken one below lam + delta
                     if cnt[q] > taken[q]:
                         pick = q
