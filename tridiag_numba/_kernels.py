@@ -429,7 +429,8 @@ def _lane_start(l, k, n, gl, gu, sd, sd2, se2, ma, mb, abstol, eps, safemin, x, 
 @kernel_inner(inline="always")
 def _split_e2(e2, dprev, di, eps2, safemin):
     """``e2`` = e_{i-1}**2 of the scaled matrix, or zero where dstebz splits
-    the matrix: ``e2 < eps**2 |d_{i-1} d_i| + safemin``.
+    the matrix: ``e2 < eps**2 |d_{i-1} d_i| + safemin`` (in the matrix's
+    dtype: the loop over a block's lanes stays one SIMD loop).
 
     Zeroing e2 there changes each eigenvalue by less than eps |d|, and the
     Sturm recurrence then restarts at row i: the count is the sum of the
@@ -437,7 +438,7 @@ def _split_e2(e2, dprev, di, eps2, safemin):
     term also flushes subnormal e**2 (subnormal operands make divisions
     ~100x slower).
     """
-    return e2 if e2 >= eps2 * abs(float(dprev) * float(di)) + safemin else e2 - e2
+    return e2 if e2 >= eps2 * abs(dprev * di) + safemin else e2 - e2
 
 
 @kernel_inner
@@ -462,7 +463,8 @@ def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, cl
         x[l] = zero
         return (3 if not finite else 2), 0, 0, 0
     ma, mb = _pow2_pair(ex)
-    eps2 = eps * eps
+    eps2 = T(eps * eps)
+    tiny = T(safemin)
     dprev = zero
     zprev = True  # e2b row i-1 zero: rows i-1, i are split
     single = 0
@@ -478,7 +480,7 @@ def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, cl
         enext = abs(T(e[b, min(i, n - 2)] * ma * mb))
         enext = enext if i < n - 1 else zero
         db[i, l] = di
-        e2 = _split_e2(T(eprev * eprev), dprev, di, eps2, safemin)
+        e2 = _split_e2(T(eprev * eprev), dprev, di, eps2, tiny)
         e2b[i, l] = e2
         # Row i-1 is a 1x1 block when e2b rows i-1 and i are both zero.
         if zprev and e2 == zero and i > 0:
@@ -658,16 +660,17 @@ def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws
     se2 = acc[4]
     # 3. dstebz's splits (_split_e2), all slots at once, and which slots
     #    have a 1x1 block (e2b rows i and i+1 both zero; row n counts as zero).
-    eps2 = eps * eps
+    eps2 = T(eps * eps)
+    tiny = T(safemin)
     zero = T(0.0)
     for i in range(1, n):
         for l in range(L):
-            e2b[i, l] = _split_e2(e2b[i, l], db[i - 1, l], db[i, l], eps2, safemin)
+            e2b[i, l] = _split_e2(e2b[i, l], db[i - 1, l], db[i, l], eps2, tiny)
     for l in range(L):
         single[l] = 0
-    for i in range(n - 1):
+    for i in range(1, n):
         for l in range(L):
-            single[l] |= (e2b[i, l] == zero) & (e2b[i + 1, l] == zero)
+            single[l] |= (e2b[i - 1, l] == zero) & (e2b[i, l] == zero)
     for l in range(L):
         single[l] |= e2b[n - 1, l] == zero
     for l in range(L):
