@@ -759,7 +759,10 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     count k + 1 the downward candidate converges to w_k, from count k the
     upward one; it converges cubically.  When its step falls below the tolerance, the next
     shift is pushed just past the estimate so that a count closes the bracket
-    from the other side.  Every iterate is a Sturm count, so the bracket
+    from the other side; when cubic convergence predicts the next iterate
+    within the tolerance, a pair of counts either side of it must confirm
+    that (one gathered pass in the tail, else two passes).  Only Sturm
+    counts move bracket ends (Laguerre only proposes shifts), so the bracket
     always contains w and the dstebz stopping rule
     ``hi - lo <= max(abstol, pivmin, 2 eps max(|lo|, |hi|))`` decides
     convergence exactly as for bisection.
