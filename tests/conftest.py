@@ -224,7 +224,7 @@ def pairwise_orth_bound(w, norm, n, eps, c=C_ORTH):
         return bound
     # cluster id: increments at every gap that might exceed the threshold
     cid = np.concatenate([[0], np.cumsum(np.diff(w) > 0.5 * GAP_MIN * norm)])
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # gaps may be subnormal
         far = c * n * eps * np.maximum(1.0, norm / np.abs(w[:, None] - w[None, :]))
     other = cid[:, None] != cid[None, :]
     bound[other] = far[other]
