@@ -1230,8 +1230,8 @@ def _assign_blocks(ds, es2, bstart, nblk, ws, kidx, m, onenrm, eps, blk):
     Walks the global indices upwards from below the first one; index g
     (value about ``ws[g - kidx[0]]``) goes to a block with an eigenvalue
     not yet taken within ``delta`` of the value (block Sturm counts at
-    value -+ delta), ``delta`` doubling from 0.5 eps |value| until one is
-    found: the nearest block wins.  Each block
+    value -+ delta), ``delta`` doubling from 0.5 eps |value| (at least
+    1e-9 eps ||T||) until one is found: the nearest block wins.  Each block
     thus gets as many eigenvalues as it has in that range, so vectors of
     different blocks never compete for one direction.
     """
@@ -1248,7 +1248,8 @@ def _assign_blocks(ds, es2, bstart, nblk, ws, kidx, m, onenrm, eps, blk):
         lam = ws[max(j, 0)]
         # Smallest delta first: the block whose untaken eigenvalue is
         # nearest (to a factor 2) wins.
-        delta = 1e-300 + 0.5 * eps * abs(lam)
+        # (At most ~30 doublings below eps ||T||, the eigenvalues' accuracy.)
+        delta = max(0.5 * eps * abs(lam), 1e-9 * eps * onenrm) + 1e-300
         pick = -1
         for _ in range(2100):
             _block_counts(ds, es2, bstart, nblk, lam + delta, cnt)
