@@ -352,7 +352,7 @@ def test_scale_exponent_bit_patterns(dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sturm_pass_intrinsics_match_scalar_steps(dtype):
     """The two LLVM-IR Sturm passes (all LANES slots as vectors, and the
-    gather of up to 16 listed slots) are bit-identical to the scalar step
+    gather of up to 16 (slot, shift) lanes) are bit-identical to the scalar step
     ``_sturm_step``: counts, Laguerre sums and final pivots, including exact
     zero pivots (replaced by -pivmin), NaN shifts and idle zero slots."""
     from numba import njit
@@ -367,7 +367,7 @@ def test_sturm_pass_intrinsics_match_scalar_steps(dtype):
                 K._sturm_step(db, e2b, x, pivmin, st, i, act[t])
 
     full = njit(lambda db, e2b, x, pivmin, st: K._sturm_pass_simd(db, e2b, x, pivmin, st))
-    gather = njit(lambda db, e2b, x, pivmin, st, act, nact: K._sturm_pass_gather(db, e2b, x, pivmin, st, act, nact))
+    gather = njit(lambda db, e2b, xg, pivmin, stg, act, nact: K._sturm_pass_gather(db, e2b, xg, pivmin, stg, act, nact))
     rng = np.random.default_rng(11)
     pivmin = dtype(np.finfo(dtype).tiny)
     for n in (1, 2, 7, 100):
@@ -385,13 +385,22 @@ def test_sturm_pass_intrinsics_match_scalar_steps(dtype):
         got = np.full((6, K.LANES), 7, dtype)
         full(db, e2b, x, pivmin, got)
         np.testing.assert_array_equal(got, want, err_msg=f"full pass, n = {n}")
+        # Gathered lanes: slot act[t] at shift xg[t], state into column t;
+        # a slot may come twice (the end game's pair of shifts).
+        x_other = rng.standard_normal(K.LANES).astype(dtype) / 4
+        want2 = np.zeros((6, K.LANES), dtype)
+        scalar_pass(db, e2b, x_other, pivmin, want2, np.arange(K.LANES), K.LANES)
         for nact in (1, 5, 8, 9, 16):
-            act = np.sort(rng.choice(K.LANES, nact, replace=False)).astype(np.int64)
-            got = np.full((6, K.LANES), 7, dtype)
-            gather(db, e2b, x, pivmin, got, act, nact)
-            np.testing.assert_array_equal(got[:, act], want[:, act], err_msg=f"gather of {nact}, n = {n}")
-            rest = np.setdiff1d(np.arange(K.LANES), act)
-            assert (got[:, rest] == 7).all(), "gather wrote a slot it was not given"
+            act = rng.choice(K.LANES, nact, replace=False).astype(np.int64)
+            twice = rng.random(nact) < 0.3
+            act[twice] = act[0]
+            xg = np.zeros(2 * K._VEC, dtype)
+            xg[:nact] = np.where(twice, x_other[act], x[act])
+            stg = np.full((6, 2 * K._VEC), 7, dtype)
+            gather(db, e2b, xg, pivmin, stg, np.concatenate([act, np.zeros(K.LANES - nact, np.int64)]), nact)
+            expect = np.where(twice, want2[:, act], want[:, act])
+            np.testing.assert_array_equal(stg[:, :nact], expect, err_msg=f"gather of {nact}, n = {n}")
+            assert (stg[:, nact:] == 7).all(), "gather wrote a lane past nact"
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -267,23 +267,30 @@ def _sturm_pass_simd(typingctx, db, e2b, x, pivmin, st):
 
 
 @intrinsic(prefer_literal=False)
-def _sturm_pass_gather(typingctx, db, e2b, x, pivmin, st, act, nact):
-    """:func:`_sturm_pass_simd` for the ``nact`` <= 2 _VEC slots listed in
-    ``act`` only: their rows are gathered into one or two vectors per step.
+def _sturm_pass_gather(typingctx, db, e2b, xg, pivmin, stg, act, nact):
+    """:func:`_sturm_pass_simd` for ``nact`` <= 2 _VEC gathered lanes: lane
+    ``t`` runs the matrix of slot ``act[t]`` at shift ``xg[t]`` and leaves
+    its state in column ``t`` of ``stg``.  The rows of the listed slots are
+    gathered into one or two vectors per step.
 
     The last passes of a block run with a few stragglers, and a full pass
     costs as much with 1 busy slot as with 32.  With one or two vectors the
     recurrence is bound by its latency instead (~0.6 us for n = 100, about
-    a third of a full pass).  Bit-identical to the full pass.
+    a third of a full pass), and a second vector costs little more than
+    the first: a slot may appear twice, at two shifts (the end game's pair
+    of counts, see :func:`_kth_block`).  Bit-identical to the full pass.
+    ``xg`` and ``stg`` need 2 _VEC columns; gathered lanes past ``nact``
+    compute on whatever ``xg`` holds there and are never stored.
     """
-    _check_sturm_types(db, e2b, x, st)
-    sig = types.void(db, e2b, x, pivmin, st, act, nact)
+    _check_sturm_types(db, e2b, xg, stg)
+    sig = types.void(db, e2b, xg, pivmin, stg, act, nact)
 
     def codegen(context, builder, signature, args):
         pv, nactv = args[3], args[6]
         dbt, pt, actt, nactt = signature.args[0], signature.args[3], signature.args[5], signature.args[6]
         fty = context.get_value_type(dbt.dtype)
         vty = ir.VectorType(fty, _VEC)
+        vptr = vty.as_pointer()
         i64 = ir.IntType(64)
         i32 = ir.IntType(32)
         dba, e2ba, xa, _, sta, acta, _ = _ir_arrays(context, builder, signature, args)
@@ -309,7 +316,8 @@ def _sturm_pass_gather(typingctx, db, e2b, x, pivmin, st, act, nact):
             return v
 
         def emit(groups):
-            xs = [gather(xa.data, ir.Constant(i64, 0), g) for g in range(groups)]
+            xs = [builder.load(builder.bitcast(builder.gep(xa.data, [ir.Constant(i64, g * _VEC)]), vptr), align=8)
+                  for g in range(groups)]
 
             def load_row(i, g):
                 return gather(dba.data, builder.mul(i, drow), g), gather(e2ba.data, builder.mul(i, erow), g)
@@ -320,7 +328,7 @@ def _sturm_pass_gather(typingctx, db, e2b, x, pivmin, st, act, nact):
                 with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, t), nact)):
                     for f in range(6):
                         val = builder.extract_element(builder.load(state[f][g]), ir.Constant(i32, u))
-                        off = builder.add(builder.mul(ir.Constant(i64, f), strow), slots[t])
+                        off = builder.add(builder.mul(ir.Constant(i64, f), strow), ir.Constant(i64, t))
                         builder.store(val, builder.gep(sta.data, [off]))
 
         with builder.if_else(builder.icmp_signed("<=", nact, ir.Constant(i64, _VEC))) as (one_vec, two_vecs):
@@ -418,14 +426,30 @@ def _lane_start(l, k, n, gl, gu, sd, sd2, se2, ma, mb, abstol, eps, safemin, x, 
     return 6 * maxit + _MAX_LAGUERRE
 
 
+@kernel_inner(inline="always")
+def _split_e2(e2, dprev, di, eps2, safemin):
+    """``e2`` = e_{i-1}**2 of the scaled matrix, or zero where dstebz splits
+    the matrix: ``e2 < eps**2 |d_{i-1} d_i| + safemin`` (in the matrix's
+    dtype: the loop over a block's lanes stays one SIMD loop).
+
+    Zeroing e2 there changes each eigenvalue by less than eps |d|, and the
+    Sturm recurrence then restarts at row i: the count is the sum of the
+    blocks' counts, exactly as dstebz counts block by block.  The safemin
+    term also flushes subnormal e**2 (subnormal operands make divisions
+    ~100x slower).
+    """
+    return e2 if e2 >= eps2 * abs(dprev * di) + safemin else e2 - e2
+
+
 @kernel_inner
 def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi, mu, sig):
     """Scale matrix ``b`` (n >= 2) into slot ``l`` of a block; set its Gershgorin bracket,
     the mean ``mu`` and standard deviation ``sig`` of its eigenvalues and a first shift
-    for eigenvalue ``k``.
+    for eigenvalue ``k``; split it as dstebz does (:func:`_split_e2`).
 
-    Returns (status, exponent, iteration budget): status 0 running,
-    2 zero matrix (w = 0), 3 non-finite input.
+    Returns (status, exponent, iteration budget, single): status 0 running,
+    2 zero matrix (w = 0), 3 non-finite input; single 1 if the split matrix
+    has a 1x1 block.
     """
     n = d.shape[1]
     T = db.dtype.type
@@ -437,8 +461,13 @@ def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, cl
             db[i, l] = zero
             e2b[i, l] = zero
         x[l] = zero
-        return (3 if not finite else 2), 0, 0
+        return (3 if not finite else 2), 0, 0, 0
     ma, mb = _pow2_pair(ex)
+    eps2 = T(eps * eps)
+    tiny = T(safemin)
+    dprev = zero
+    zprev = True  # e2b row i-1 zero: rows i-1, i are split
+    single = 0
     gl = np.inf
     gu = -np.inf
     # Typed T, so that float32 sums and radii round as in _fill_block.
@@ -451,10 +480,13 @@ def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, cl
         enext = abs(T(e[b, min(i, n - 2)] * ma * mb))
         enext = enext if i < n - 1 else zero
         db[i, l] = di
-        e2 = T(eprev * eprev)
-        # Flush e**2 below safemin: its effect on w is below eps*|T|, and
-        # subnormal operands make divisions ~100x slower.
-        e2b[i, l] = e2 if e2 >= safemin else zero
+        e2 = _split_e2(T(eprev * eprev), dprev, di, eps2, tiny)
+        e2b[i, l] = e2
+        # Row i-1 is a 1x1 block when e2b rows i-1 and i are both zero.
+        if zprev and e2 == zero and i > 0:
+            single = 1
+        zprev = e2 == zero
+        dprev = di
         sd += di
         sd2 += di * di
         se2 += eprev * eprev
@@ -462,13 +494,15 @@ def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, cl
         gl = min(gl, di - rad)
         gu = max(gu, di + rad)
         eprev = enext
+    if zprev:  # the last row
+        single = 1
     return 0, ex, _lane_start(l, k, n, gl, gu, sd, sd2, se2, ma, mb, abstol, eps, safemin,
-                              x, lo, hi, atol, clo, chi, mu, sig)
+                              x, lo, hi, atol, clo, chi, mu, sig), single
 
 
 @kernel_inner
 def _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
-               db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp):
+               db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp, single):
     """Load the next job with work to do into slot ``l``; return the new
     ``nxt_job``.  Trivial jobs (zero or non-finite matrices) finish on the
     spot; with no jobs left the slot goes idle (``job[l] = -1``)."""
@@ -476,10 +510,11 @@ def _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, 
     while nxt_job < stop:
         j = nxt_job
         nxt_job += 1
-        status, ex, bud = _load_lane(d, e, lane_b[j], lane_k[j], l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi, mu, sig)
+        status, ex, bud, one = _load_lane(d, e, lane_b[j], lane_k[j], l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi, mu, sig)
         if status == 0:
             job[l] = j
             expo[l] = ex
+            single[l] = one
             budget[l] = bud
             nlag[l] = 0
             nint[l] = 0
@@ -574,7 +609,7 @@ def _block_moments(typingctx, db, e2b, acc, safemin):
 
 @kernel_inner
 def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws, info,
-                db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp):
+                db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp, single):
     """Load the first jobs into all slots of a block; return the new ``nxt_job``.
 
     Same result, bit for bit, as :func:`_fill_slot` slot by slot, but the
@@ -623,6 +658,21 @@ def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws
     sd = acc[2]
     sd2 = acc[3]
     se2 = acc[4]
+    # 3. dstebz's splits (_split_e2), all slots at once, and which slots
+    #    have a 1x1 block (e2b rows i and i+1 both zero; row n counts as zero).
+    eps2 = T(eps * eps)
+    tiny = T(safemin)
+    zero = T(0.0)
+    for i in range(1, n):
+        for l in range(L):
+            e2b[i, l] = _split_e2(e2b[i, l], db[i - 1, l], db[i, l], eps2, tiny)
+    for l in range(L):
+        single[l] = 0
+    for i in range(1, n):
+        for l in range(L):
+            single[l] |= (e2b[i - 1, l] == zero) & (e2b[i, l] == zero)
+    for l in range(L):
+        single[l] |= e2b[n - 1, l] == zero
     for l in range(L):
         j = job[l]
         if j < 0:
@@ -633,6 +683,36 @@ def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws
         nint[l] = 0
         dxp[l] = np.inf
     return nxt_job
+
+
+@kernel_inner
+def _snap_single(db, e2b, l, lo, hi, r, m, pivmin, mid):
+    """Eigenvalue ``r`` (0-based) of the ``m`` in the verified bracket
+    (lo, hi] of slot ``l``'s split matrix, exactly, when all of them are
+    eigenvalues of 1x1 blocks (diagonal entries with zero couplings); else
+    ``mid``.
+
+    "In the bracket" is decided as the Sturm count decides it (a 1x1 block
+    d counts below x when d - x < 0 or |d - x| < pivmin), so the block
+    values found are exactly the m eigenvalues the counts at lo and hi
+    enclose.  The value is then exact, lies in the bracket (the error bound
+    holds) and is monotone in the index.
+    """
+    n = db.shape[0]
+    cand = np.empty(n, db.dtype)
+    c = 0
+    for i in range(n):
+        if e2b[i, l] == 0 and (i == n - 1 or e2b[i + 1, l] == 0):
+            qh = db[i, l] - hi
+            ql = db[i, l] - lo
+            below_hi = qh < 0 or abs(qh) < pivmin
+            below_lo = ql < 0 or abs(ql) < pivmin
+            if below_hi and not below_lo:
+                cand[c] = db[i, l]
+                c += 1
+    if c != m or r < 0 or r >= m:
+        return mid
+    return np.sort(cand[:c])[r]
 
 
 @kernel_inner
@@ -679,7 +759,10 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     count k + 1 the downward candidate converges to w_k, from count k the
     upward one; it converges cubically.  When its step falls below the tolerance, the next
     shift is pushed just past the estimate so that a count closes the bracket
-    from the other side.  Every iterate is a Sturm count, so the bracket
+    from the other side; when cubic convergence predicts the next iterate
+    within the tolerance, a pair of counts either side of it must confirm
+    that (one gathered pass in the tail, else two passes).  Only Sturm
+    counts move bracket ends (Laguerre only proposes shifts), so the bracket
     always contains w and the dstebz stopping rule
     ``hi - lo <= max(abstol, pivmin, 2 eps max(|lo|, |hi|))`` decides
     convergence exactly as for bisection.
@@ -697,14 +780,23 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     mats = np.zeros((2, n, ROW), d.dtype)
     db = mats[0]
     e2b = mats[1]
-    fstate = np.zeros((11, L), d.dtype)
+    fstate = np.zeros((19, L), d.dtype)
     x = fstate[0]
     lo = fstate[1]
     hi = fstate[2]
     atol = fstate[3]
     dxp = fstate[4]
     st = fstate[5:11]
-    istate = np.zeros((8, L), np.int64)
+    x2 = fstate[11]  # second shift of an end-game pair
+    # A pair evaluated in two passes: the first shift and its state, kept
+    # while the second shift runs alone.
+    xsave = fstate[12]
+    stsave = fstate[13:19]
+    # Gathered passes: shifts and states per gathered lane.
+    gstate = np.zeros((7, 2 * _VEC), d.dtype)
+    gx = gstate[0]
+    gst = gstate[1:7]
+    istate = np.zeros((11, L), np.int64)
     clo = istate[0]
     chi = istate[1]
     expo = istate[2]
@@ -713,6 +805,12 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     nlag = istate[5]
     nint = istate[6]
     act = istate[7]  # busy slots, for _sturm_pass_gather
+    # End-game pair state: 0 none; 1 the slot wants a second count at x2
+    # (has it, after a gathered pass); 2 the pass could not take x2, so the
+    # next one runs it alone; 3 that pass ran.
+    pair = istate[8]
+    cnt2 = istate[9]  # the count at x2
+    single = istate[10]  # 1: the (split) matrix has a 1x1 block
     moments = np.zeros((2, L))
     mu = moments[0]
     sig = moments[1]
@@ -720,7 +818,7 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     rtol = T(2.0 * eps)
 
     nxt_job = _fill_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info,
-                          db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp)
+                          db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp, single)
     running = 0
     for l in range(L):
         running += job[l] >= 0
@@ -731,14 +829,51 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
             for l in range(L):
                 if job[l] >= 0:
                     act[nact] = l
+                    gx[nact] = x[l]
                     nact += 1
-            _sturm_pass_gather(db, e2b, x, pivmin, st, act, nact)
+            # End-game pairs take the gathered lanes left over: the second
+            # vector costs little more than the first.
+            ntot = nact
+            for l in range(L):
+                if pair[l] == 1:
+                    if ntot < 2 * _VEC:
+                        act[ntot] = l
+                        gx[ntot] = x2[l]
+                        ntot += 1
+                    else:
+                        pair[l] = 2
+            _sturm_pass_gather(db, e2b, gx, pivmin, gst, act, ntot)
+            for t in range(nact):
+                for f in range(6):
+                    st[f, act[t]] = gst[f, t]
+            for t in range(nact, ntot):
+                cnt2[act[t]] = int(gst[5, t])
         else:
             _sturm_pass(db, e2b, x, pivmin, st)
+            for l in range(L):
+                if pair[l] == 1:
+                    pair[l] = 2
         for l in range(L):
             j = job[l]
             if j < 0:
                 continue
+            if pair[l] == 2:
+                # Run the pair's second shift alone next pass, keeping
+                # this one's state: both counts then reach the update
+                # below exactly as from one gathered pass, so results do
+                # not depend on which lanes shared the block.
+                xsave[l] = x[l]
+                for f in range(6):
+                    stsave[f, l] = st[f, l]
+                x[l] = x2[l]
+                pair[l] = 3
+                continue
+            if pair[l] == 3:
+                cnt2[l] = int(st[5, l])
+                x[l] = xsave[l]
+                for f in range(6):
+                    st[f, l] = stsave[f, l]
+                pair[l] = 1
             k = lane_k[j]
             xl = x[l]
             cl = int(st[5, l])
@@ -748,6 +883,18 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
             else:
                 hi[l] = xl
                 chi[l] = cl
+            if pair[l] != 0:
+                # The pair's second count: it moves an end only inwards.
+                pair[l] = 0
+                xs2 = x2[l]
+                c2 = cnt2[l]
+                if c2 <= k:
+                    if xs2 > lo[l]:
+                        lo[l] = xs2
+                        clo[l] = c2
+                elif xs2 < hi[l]:
+                    hi[l] = xs2
+                    chi[l] = c2
             lol = lo[l]
             hil = hi[l]
             thr = max(atol[l], pivmin, rtol * max(abs(lol), abs(hil)))
@@ -757,6 +904,8 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
                 # The eigenvector kernel takes the scaled value: unscaled
                 # subnormal eigenvalues have lost bits.
                 ws[j] = half * (lol + hil)
+                if finished and single[l] != 0:
+                    ws[j] = _snap_single(db, e2b, l, lol, hil, k - clo[l], chi[l] - clo[l], pivmin, ws[j])
                 w[j] = math.ldexp(float(ws[j]), expo[l])
                 info[j] = INFO_OK if finished else INFO_NO_CONVERGENCE
                 job[l] = -1
@@ -764,7 +913,7 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
                     # Only then: the call passes ~25 arrays and cost ~0.2 us
                     # even with nothing to load (4 us of a 25-job block).
                     nxt_job = _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
-                                         db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp)
+                                         db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp, single)
                 if job[l] < 0:
                     running -= 1
                 continue
@@ -812,24 +961,22 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
                         y = y - push if cl > k else y + push
                     elif nlag[l] >= 2 and step * step * step * step <= 0.125 * tfin * dxp[l] * dxp[l] * dxp[l]:
                         # Cubic convergence (error after a step ~ step**4 /
-                        # previous step**3) puts y within tfin/8 of w.  Laguerre
-                        # never overshoots, so y already bounds w on this
-                        # side (less 2**-30 of the step for rounding); the next
-                        # count, just past y, closes the bracket from the other
-                        # one: a pass saved.  If the prediction is wrong the
-                        # count merely moves this end and Laguerre goes on.
-                        guard = step * 9.313225746154785e-10
-                        if lol < y < hil:
-                            if cl > k:
-                                hi[l] = T(y + guard)
-                                chi[l] = k + 1
-                            else:
-                                lo[l] = T(y - guard)
-                                clo[l] = k
-                            lol = lo[l]
-                            hil = hi[l]
-                        y = y - push if cl > k else y + push
-                        endgame = True
+                        # previous step**3) predicts y within tfin/8 of w, but
+                        # a prediction proves nothing: two counts, at y -+ p,
+                        # must bracket w.  In a gathered pass both run in
+                        # the same pass (a pair); otherwise the second is
+                        # dropped, the count at y + p (on this side) is a
+                        # plain Laguerre iterate and the next step ends it.
+                        # p = tfin/5: width 0.4 tfin plus two roundings of
+                        # y's last bit (<= tfin/4 each) stays within tfin.
+                        p = 0.2 * tfin
+                        near = y + p if cl > k else y - p
+                        far = y - p if cl > k else y + p
+                        if lol < near < hil and lol < far < hil:
+                            y = near
+                            x2[l] = T(far)
+                            pair[l] = 1
+                            endgame = True
                     if not (endgame and lol < y < hil):
                         # Exact Laguerre steps never leave the bracket; rounding
                         # near an end can, and then w lies within thr/2 of it.
@@ -1058,35 +1205,95 @@ def _lu_solve(ainv, bu, d2, cl, piv, y):
 
 
 @kernel_inner
-def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
-    """Eigenvectors of matrix ``b`` for its ``m`` ascending eigenvalues ``ws``
-    (of the matrix scaled by the exponent :func:`_scale_exponent` returns, as
-    the eigenvalue kernel writes them).
+def _block_counts(ds, es2, bstart, nblk, x, cnt):
+    """Per block of a split matrix, the number of its eigenvalues below ``x``
+    into ``cnt[:nblk]`` (block ``q`` is rows bstart[q]..bstart[q+1]-1;
+    ``es2[i]`` = e_i**2, zero at the splits)."""
+    for q in range(nblk):
+        c = 0
+        r = 1.0
+        for i in range(bstart[q], bstart[q + 1]):
+            qv = ds[i] - x - (es2[i - 1] * r if i > bstart[q] else 0.0)
+            if abs(qv) < 1e-300:
+                qv = -1e-300
+            r = 1.0 / qv
+            if qv < 0.0:
+                c += 1
+        cnt[q] = c
 
-    LAPACK dstein: for each eigenvalue, LU of ``T - w I`` with partial
-    pivoting, up to 5 solves from a pseudo-random start until the growth shows
-    convergence, then 2 extra solves; eigenvalues closer than 10 eps |w| are
-    nudged apart, and vectors of a cluster (consecutive gaps <= 1e-3 ||T||_1)
-    are re-orthogonalised by modified Gram-Schmidt.  Everything runs on the
-    scaled matrix (largest entry in [0.5, 1)); vectors are scale-invariant.
-    The entry of largest magnitude is made positive.
-    Returns an info code; writes columns 0..m-1 of ``v`` (n, mcols).
+
+@kernel_inner
+def _assign_blocks(ds, es2, bstart, nblk, ws, kidx, m, onenrm, eps, blk):
+    """The block of each eigenvalue ``ws[j]`` (global index ``kidx[j]``,
+    consecutive) of a split matrix, into ``blk[:m]`` (as dstebz's iblock).
+
+    Walks the global indices upwards from below the first one; index g
+    (value about ``ws[g - kidx[0]]``) goes to a block with an eigenvalue
+    not yet taken within ``delta`` of the value (block Sturm counts at
+    value -+ delta), ``delta`` doubling from 0.5 eps |value| (at least
+    1e-9 eps ||T||) until one is found: the nearest block wins.  Each block
+    thus gets as many eigenvalues as it has in that range, so vectors of
+    different blocks never compete for one direction.
     """
-    n = d.shape[1]
-    ex, finite, is_zero = _scale_exponent(d, e, b)
-    if not finite:
-        for j in range(m):
-            for i in range(n):
-                v[i, j] = np.nan
-        return INFO_NONFINITE
-    ma, mb = _pow2_pair(ex)
-    ds = np.empty(n)
-    es = np.empty(max(n - 1, 1))
+    cnt = np.zeros(nblk, np.int64)
+    cnt2 = np.zeros(nblk, np.int64)
+    taken = np.zeros(nblk, np.int64)
+    delta0 = 8.0 * eps * onenrm + 1e-300
+    _block_counts(ds, es2, bstart, nblk, ws[0] - delta0, taken)
+    g = 0
+    for q in range(nblk):
+        g += taken[q]
+    for gg in range(g, kidx[m - 1] + 1):
+        j = gg - kidx[0]
+        lam = ws[max(j, 0)]
+        # Smallest delta first: the block whose untaken eigenvalue is
+        # nearest (to a factor 2) wins.
+        # (At most ~30 doublings below eps ||T||, the eigenvalues' accuracy.)
+        delta = max(0.5 * eps * abs(lam), 1e-9 * eps * onenrm) + 1e-300
+        pick = -1
+        for _ in range(2100):
+            _block_counts(ds, es2, bstart, nblk, lam + delta, cnt)
+            _block_counts(ds, es2, bstart, nblk, lam - delta, cnt2)
+            for q in range(nblk):  # an untaken eigenvalue within delta
+                if cnt[q] > max(taken[q], cnt2[q]):
+                    pick = q
+                    break
+            if pick < 0 and delta > delta0:
+                for q in range(nblk):  # an untaken one below lam + delta
+                    if cnt[q] > taken[q]:
+                        pick = q
+                        break
+            if pick >= 0:
+                break
+            delta *= 2.0
+        if pick < 0:
+            pick = 0
+        taken[pick] += 1
+        if j >= 0:
+            blk[j] = pick
+
+
+@kernel_inner
+def _stein_block(ds, es, ws, kidx, js, nj, v, row0, tnrm, eps, work, piv):
+    """dstein on one block (rows row0.. of ``v``): vectors for the ``nj``
+    ascending eigenvalues ``ws[js[:nj]]`` into columns ``js[:nj]``; returns
+    an info code.  ``ds``/``es`` are the block's scaled entries, ``tnrm``
+    the whole matrix's 1-norm.
+
+    LU of ``T - w I`` with partial pivoting, up to 5 solves from a
+    pseudo-random start until the growth shows convergence, then extra
+    solves; eigenvalues closer than 10 eps |w| nudged apart; vectors of a
+    cluster (consecutive gaps <= 1e-3 ||block||_1) re-orthogonalised by
+    modified Gram-Schmidt, once more after the last solve (a vector that
+    Gram-Schmidt shrank loses orthogonality when normalised otherwise).
+    A vector whose growth test never passes is accepted only if its
+    residual proves it: ||T v - w v||_2 <= 4 n eps ||T||_1, the bound
+    promised.  (The eigenvalues are accurate to eps ||T||, not eps ||block||:
+    a block much smaller than T can fail dstein's test, which is relative
+    to the block, with a vector as good as any.)
+    """
+    n = ds.shape[0]
     onenrm = 0.0
-    for i in range(n):
-        ds[i] = d[b, i] * ma * mb
-    for i in range(n - 1):
-        es[i] = e[b, i] * ma * mb
     for i in range(n):
         rs = abs(ds[i])
         if i > 0:
@@ -1095,28 +1302,31 @@ def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
             rs += abs(es[i])
         onenrm = max(onenrm, rs)
     if onenrm == 0.0:
-        onenrm = 1.0  # zero matrix: any orthonormal basis; keep the algebra defined
-    ortol = 1e-3 * onenrm
+        onenrm = 1.0  # zero block: any orthonormal basis; keep the algebra defined
+    # dstein's cluster rule is relative to the block, as its eigenvalues
+    # (from dstebz, per block) are; ours are accurate to eps ||T||, so a
+    # block much smaller than T has clusters by T's measure too.
+    ortol = 1e-3 * max(onenrm, tnrm)
     dtpcrt = math.sqrt(0.1 / n)
     tolpiv = eps * onenrm
-    a = np.empty(n)
-    ainv = np.empty(n)
-    bu = np.empty(n)
-    d2 = np.empty(n)
-    cl = np.empty(n)
-    piv = np.empty(n, np.bool_)
-    x = np.empty(n)
+    a = work[0, :n]
+    ainv = work[1, :n]
+    bu = work[2, :n]
+    d2 = work[3, :n]
+    cl = work[4, :n]
+    x = work[5, :n]
     info = INFO_OK
     gp = 0
     xjm = 0.0
-    for j in range(m):
+    for jj in range(nj):
+        j = js[jj]
         xj = ws[j]
-        if j > 0:
+        if jj > 0:
             pertol = 10.0 * abs(eps * xj)
             if xj - xjm < pertol:
                 xj = xjm + pertol
             if xj - xjm > ortol:
-                gp = j
+                gp = jj
         xjm = xj
         _lu_shifted(ds, es, xj, a, bu, d2, cl, piv)
         for i in range(n):
@@ -1129,7 +1339,7 @@ def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
         # (gaps > 1e-3 ||T||) needs one: after two solves the components
         # along other eigenvectors are below (eps ||T|| / gap)**2.  (With none,
         # residuals of random 6x6 matrices exceeded 10 n eps ||T||.)
-        in_cluster = j > gp or (j + 1 < m and (ws[j + 1] - xj) <= ortol)
+        in_cluster = jj > gp or (jj + 1 < nj and (ws[js[jj + 1]] - xj) <= ortol)
         extra = 2 if in_cluster else 1
         _start_vector(x, kidx[j])
         nrmchk = 0
@@ -1147,14 +1357,8 @@ def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
             for i in range(n):
                 x[i] *= scl
             _lu_solve(ainv, bu, d2, cl, piv, x)
-            if j > gp:
-                # Modified Gram-Schmidt against the cluster's earlier vectors.
-                for jj in range(gp, j):
-                    dot = 0.0
-                    for i in range(n):
-                        dot += x[i] * v[i, jj]
-                    for i in range(n):
-                        x[i] -= dot * v[i, jj]
+            if jj > gp:
+                _mgs(x, v, js, gp, jj, row0)
             nrm = 0.0
             for i in range(n):
                 nrm = max(nrm, abs(x[i]))
@@ -1165,8 +1369,8 @@ def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
                 continue
             converged = True
             break
-        if not converged:
-            info = INFO_VEC_NO_CONVERGENCE
+        if jj > gp:
+            _mgs(x, v, js, gp, jj, row0)
         nrm2 = 0.0
         jmax = 0
         amax = -1.0
@@ -1179,7 +1383,107 @@ def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
         if x[jmax] < 0.0:
             scl = -scl
         for i in range(n):
-            v[i, j] = x[i] * scl
+            v[row0 + i, j] = x[i] * scl
+        if not converged:
+            # Certify by the residual instead of the growth test.
+            res2 = 0.0
+            for i in range(n):
+                r = (ds[i] - ws[j]) * v[row0 + i, j]
+                if i > 0:
+                    r += es[i - 1] * v[row0 + i - 1, j]
+                if i < n - 1:
+                    r += es[i] * v[row0 + i + 1, j]
+                res2 += r * r
+            if not (nrm2 > 0.0 and math.sqrt(res2) <= 4.0 * n * eps * tnrm):
+                info = INFO_VEC_NO_CONVERGENCE
+    return info
+
+
+@kernel_inner(inline="always")
+def _mgs(x, v, js, gp, jj, row0):
+    """Modified Gram-Schmidt of ``x`` against columns js[gp:jj] of ``v``
+    (rows row0.. of the block)."""
+    n = x.shape[0]
+    for c in range(gp, jj):
+        col = js[c]
+        dot = 0.0
+        for i in range(n):
+            dot += x[i] * v[row0 + i, col]
+        for i in range(n):
+            x[i] -= dot * v[row0 + i, col]
+
+
+@kernel_inner
+def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
+    """Eigenvectors of matrix ``b`` for its ``m`` ascending eigenvalues ``ws``
+    (of the matrix scaled by the exponent :func:`_scale_exponent` returns, as
+    the eigenvalue kernel writes them), with global indices ``kidx``.
+
+    LAPACK dstein block by block: the matrix splits where dstebz splits it
+    (:func:`_split_e2`), each eigenvalue goes to its block
+    (:func:`_assign_blocks`), and each block runs :func:`_stein_block`;
+    a vector is zero outside its block (a 1x1 block's is a unit vector).
+    Everything runs on the scaled matrix (largest entry in [0.5, 1));
+    vectors are scale-invariant.  The entry of largest magnitude is made
+    positive.  Returns an info code; writes columns 0..m-1 of ``v`` (n, mcols).
+    """
+    n = d.shape[1]
+    ex, finite, is_zero = _scale_exponent(d, e, b)
+    if not finite:
+        for j in range(m):
+            for i in range(n):
+                v[i, j] = np.nan
+        return INFO_NONFINITE
+    ma, mb = _pow2_pair(ex)
+    ds = np.empty(n)
+    es = np.empty(max(n - 1, 1))
+    es2 = np.zeros(n)
+    for i in range(n):
+        ds[i] = d[b, i] * ma * mb
+    for i in range(n - 1):
+        es[i] = e[b, i] * ma * mb
+    # Splits, as the eigenvalue kernel makes them (in float64 here).
+    bstart = np.empty(n + 1, np.int64)
+    nblk = 0
+    bstart[0] = 0
+    for i in range(n - 1):
+        es2[i] = _split_e2(es[i] * es[i], ds[i], ds[i + 1], eps * eps, safemin)
+        if es2[i] == 0.0:
+            nblk += 1
+            bstart[nblk] = i + 1
+    nblk += 1
+    bstart[nblk] = n
+    blk = np.zeros(max(m, 1), np.int64)
+    onenrm = 0.0
+    for i in range(n):
+        onenrm = max(onenrm, abs(ds[i]) + (abs(es[i - 1]) if i > 0 else 0.0) + (abs(es[i]) if i < n - 1 else 0.0))
+    if nblk > 1 and m > 0:
+        _assign_blocks(ds, es2, bstart, nblk, ws, kidx, m, onenrm, eps, blk)
+    work = np.empty((6, n))
+    piv = np.empty(n, np.bool_)
+    js = np.empty(max(m, 1), np.int64)
+    info = INFO_OK
+    for q in range(nblk):
+        s0 = bstart[q]
+        s1 = bstart[q + 1]
+        nj = 0
+        for j in range(m):
+            if blk[j] == q:
+                js[nj] = j
+                nj += 1
+        if nj == 0:
+            continue
+        for jj in range(nj):
+            for i in range(n):
+                v[i, js[jj]] = 0.0
+        if s1 - s0 == 1:
+            v[s0, js[0]] = 1.0
+            continue
+        # es[s0:s1-1] are the block's off-diagonals (the split es[s1-1]
+        # is outside it).
+        st = _stein_block(ds[s0:s1], es[s0:s1 - 1], ws, kidx, js, nj, v, s0, onenrm, eps, work, piv[: s1 - s0])
+        if st != INFO_OK:
+            info = st
     return info
 
 
@@ -1216,9 +1520,9 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
     perturbed to eps ||T||_1; a solve that passes dstein's growth test plus
     one more), but the LU and the solves are serial chains of n steps, so
     running LANES matrices side by side keeps the divider and FMA units busy.
-    Pivoting is a per-lane select.  Lanes whose first solve fails the growth
-    test, or whose solve overflows, are redone by :func:`_inverse_iteration`
-    (the full dstein loop).
+    Pivoting is a per-lane select.  Lanes whose matrix splits, whose first
+    solve fails the growth test, or whose solve overflows, are redone by
+    :func:`_inverse_iteration` (the full dstein loop, block by block).
 
     Layout, for speed: every loop runs over all LANES slots (a constant trip
     count; slots past ``stop`` hold the identity matrix), and each loop
@@ -1280,6 +1584,15 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
             lane[3, l] = rs if rs > lane[3, l] else lane[3, l]
     for l in range(L):
         lane[3, l] = lane[3, l] if lane[3, l] > 0.0 else 1.0
+    # Matrices that split (as in _split_e2) go to _inverse_iteration, which
+    # works block by block.
+    eps2 = eps * eps
+    for i in range(n - 1):
+        for l in range(L):
+            w0 = lane[2, l]
+            e2 = eb[i, l] * eb[i, l]
+            splits = e2 < eps2 * abs((dm[i, l] + w0) * (dm[i + 1, l] + w0)) + safemin
+            ok[l] = ok[l] and not splits
     # LU with partial pivoting (dlagtf); the current row's pivot candidate
     # and superdiagonal, changed by the previous step, are carried in cur.
     for l in range(L):
@@ -1392,8 +1705,8 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
     for l in range(nl):
         b = start + l
         if not ok[l]:
-            # Rare: a slow start or overflow (many tiny pivots, e.g. a split
-            # matrix with a repeated eigenvalue): the full dstein loop.
+            # Rare: a split matrix, a slow start or overflow (many tiny
+            # pivots): the full dstein loop, block by block.
             info[b] = _inverse_iteration(d, e, b, ws[b], kidx[b], 1, v[b], eps, safemin)
             continue
         scl = acc[l]
