@@ -84,7 +84,7 @@ def test_several_k_and_tensor_k(backend):
     assert w.shape == (2, 3, 3)
     torch.testing.assert_close(w, ref[..., [0, 5, 4]])
     w, v = tridiag_eigh(d, e, (1, 2), backend=backend)
-    assert w.shape == (2, 3, 2) and v.shape == (2, 3, 2, 6)
+    assert w.shape == (2, 3, 2) and v.shape == (2, 3, 6, 2)  # eigenvectors as columns
     # An integer tensor k broadcasts against the batch shape.
     k = torch.tensor([0, 2, -1])
     torch.testing.assert_close(tridiag_eigvalsh(d, e, k, backend=backend), ref[..., [0, 2, 5]][:, torch.arange(3), torch.arange(3)])
