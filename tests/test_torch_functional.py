@@ -375,14 +375,34 @@ def test_errors():
         tridiag_eigvalsh(d, e[:1].expand(3, 3), 0)
     with pytest.raises(ValueError, match="eigvec_broadening must be >= 0"):
         tridiag_eigh(d, e, 0, eigvec_broadening=-0.1)
-    # Tensors on another device: a clear error, never a silent copy (meta stands in for cuda).
-    with pytest.raises(ValueError, match="CPU only"):
-        tridiag_eigvalsh(d.to("meta"), e.to("meta"), 0)
+    with pytest.raises(TypeError, match="k must be an int, a sequence of ints"):
+        tridiag_eigvalsh(d, e, 1.0)
+    with pytest.raises(TypeError, match="k must be an int, a sequence of ints"):
+        tridiag_eigvalsh(d, e, [0, 1.5])
+    with pytest.raises(ValueError, match="k must not be an empty sequence"):
+        tridiag_eigvalsh(d, e, [])
+    # NaN/inf: a ValueError naming the argument, and no advice about a check_finite
+    # argument the torch API does not have.
     for backend in BACKENDS:
-        with pytest.raises(ValueError, match="(?i)nan|finite"):
-            tridiag_eigvalsh(d, torch.tensor([[0.0, float("nan"), 1.0]] * 2, dtype=F64), 0, backend=backend)
-        with pytest.raises(ValueError, match="(?i)nan|finite"):
-            tridiag_eigh(torch.full((4,), float("inf"), dtype=F64), e[0], 0, backend=backend)
+        for call in (tridiag_eigvalsh, tridiag_eigh):
+            nan_e = torch.tensor([[0.0, float("nan"), 1.0]] * 2, dtype=F64)
+            with pytest.raises(ValueError, match=r"^e must contain only finite values \(found NaN or inf\)$"):
+                call(d, nan_e, 0, backend=backend)
+            with pytest.raises(ValueError, match=r"^d must contain only finite values \(found NaN or inf\)$"):
+                call(torch.full((4,), float("inf"), dtype=F64), e[0], 0, backend=backend)
+
+
+@pytest.mark.parametrize("k", [1, [0, -1]])
+def test_eigh_named_tuple_columns_like_torch_linalg_eigh(k):
+    d, e = random_de((2, 3), 5, seed=14)
+    out = tridiag_eigh(d, e, k)
+    assert type(out).__name__ == "TridiagEighResult" and out._fields == ("eigenvalues", "eigenvectors")
+    ref = torch.linalg.eigh(dense(d, e))
+    torch.testing.assert_close(out.eigenvalues, ref.eigenvalues[..., k])
+    # Same layout as torch.linalg.eigh(...).eigenvectors[..., k]: columns (..., n, K).
+    torch.testing.assert_close(out.eigenvectors.abs(), ref.eigenvectors[..., k].abs())
+    w, v = out
+    assert w is out.eigenvalues and v is out.eigenvectors
 
 
 def test_integer_inputs_promote_to_float64():

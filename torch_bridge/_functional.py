@@ -149,9 +149,9 @@ def _values_only(d, e):
     Conservative under ``torch.compile`` (no whenever grad mode is on or a transform is
     active) and under ``torch.func`` transforms other than ``vmap`` (always no).
     """
-    transforms = _C._functorch.get_interpreter_stack()
     if torch.compiler.is_compiling():
-        return not (transforms or torch.is_grad_enabled())
+        return not (torch.is_grad_enabled() or _C._are_functorch_transforms_active())
+    transforms = _C._functorch.get_interpreter_stack()
     if transforms and any(t.key() != _VMAP for t in transforms):
         return False
     if torch.is_grad_enabled() and (_requires_grad(d) or _requires_grad(e)):
