@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import _C
 from torch._functorch.utils import unwrap_dead_wrappers
 
-from torch_bridge._ops import kth_eigh_op, kth_eigvalsh_op, pinv_solve_op
+from torch_bridge._ops import LIBRARY, call_op, kth_eigh_op, kth_eigvalsh_op, pinv_solve_op
 
 __all__ = ["TridiagEighFunction", "TridiagPinvSolveFunction", "apply_eigh", "apply_pinv_solve"]
 
@@ -131,7 +131,7 @@ class _PinvSolveNoJvp(torch.autograd.Function):
 
     @staticmethod
     def forward(d, e, w, v, b, broadening):
-        return pinv_solve_op(d, e, w, v, b, broadening)
+        return call_op(pinv_solve_op, d, e, w, v, b, broadening)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -181,7 +181,7 @@ class _EighNoJvp(torch.autograd.Function):
 
     @staticmethod
     def forward(d, e, k, backend, broadening):
-        return kth_eigh_op(d, e, k, backend, broadening)
+        return call_op(kth_eigh_op, d, e, k, backend, broadening)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -287,6 +287,9 @@ def _pinv_backward(ctx, gu):
     return pinv_solve_vjp(d, e, w, v, b, u, gu, ctx.broadening, ctx.needs_input_grad) + (None,)
 
 
-kth_eigvalsh_op.register_autograd(_eigvalsh_backward, setup_context=_eigvalsh_setup)
-kth_eigh_op.register_autograd(_eigh_backward, setup_context=_eigh_setup)
-pinv_solve_op.register_autograd(_pinv_backward, setup_context=_pinv_setup)
+for _op, _backward, _setup in (
+    (kth_eigvalsh_op, _eigvalsh_backward, _eigvalsh_setup),
+    (kth_eigh_op, _eigh_backward, _eigh_setup),
+    (pinv_solve_op, _pinv_backward, _pinv_setup),
+):
+    torch.library.register_autograd(_op, _backward, setup_context=_setup, lib=LIBRARY)

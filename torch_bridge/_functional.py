@@ -16,7 +16,7 @@ import torch.autograd.forward_ad as fwAD
 from torch import Tensor, _C
 
 from torch_bridge._autograd import apply_eigh
-from torch_bridge._ops import BACKENDS, kth_eigvalsh_op
+from torch_bridge._ops import BACKENDS, call_op, kth_eigvalsh_op
 
 __all__ = ["TridiagEighResult", "tridiag_eigvalsh", "tridiag_eigh"]
 
@@ -226,7 +226,7 @@ def tridiag_eigvalsh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
     """
     d, e, k, broadening, _ = _prepare(d, e, k, backend, eigvec_broadening)
     if _values_only(d, e):
-        return kth_eigvalsh_op(d, e, k, backend)
+        return call_op(kth_eigvalsh_op, d, e, k, backend)
     return apply_eigh(d, e, k, backend, broadening)[0]
 
 
