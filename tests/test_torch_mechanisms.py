@@ -127,6 +127,16 @@ def _eigvalsh_jacobian_rows(v):
     return rows
 
 
+def test_vmap_over_inputs_requiring_grad_keeps_the_graph():
+    """Inside torch.vmap a batched tensor hides requires_grad; the gradient must still flow."""
+    d, e = random_de((3,), 6, seed=9)
+    d.requires_grad_()
+    w = torch.vmap(lambda d: tridiag_eigvalsh(d, e[0], 1))(d)
+    (g,) = torch.autograd.grad((w * torch.arange(3.0, dtype=F64)).sum(), d)
+    (ref,) = torch.autograd.grad((tridiag_eigvalsh(d, e[0], 1) * torch.arange(3.0, dtype=F64)).sum(), d)
+    torch.testing.assert_close(g, ref, rtol=0, atol=0)
+
+
 def test_jacobian_vectorize_equals_loop_and_dense():
     d, e = random_de((), 6, seed=2)
 
@@ -325,6 +335,21 @@ def test_exported_eigenvector_trains_and_double_backward():
     dd, ee = d.clone().requires_grad_(), e.clone().requires_grad_()
     torch.autograd.gradcheck(lambda d, e: mod(d, e), (dd, ee))
     torch.autograd.gradgradcheck(lambda d, e: mod(d, e), (dd, ee))
+
+
+class _EighModule(torch.nn.Module):
+    def forward(self, d, e):
+        return tridiag_eigh(d, e, [0, -1])
+
+
+def test_exported_named_tuple_saves_and_loads(tmp_path):
+    d, e = random_de((3,), 5, seed=8)
+    torch.export.save(torch.export.export(_EighModule(), (d, e)), tmp_path / "eigh.pt2")
+    out = torch.export.load(tmp_path / "eigh.pt2").module()(d, e)
+    ref = tridiag_eigh(d, e, [0, -1])
+    assert type(out) is type(ref)
+    for a, b in zip(out, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_export_load_in_a_fresh_process_needs_import_torch_bridge(tmp_path):

@@ -30,6 +30,9 @@ class TridiagEighResult(NamedTuple):
     eigenvectors: Tensor
 
 
+# So that torch.export can save programs returning it (pytree needs a stable name).
+torch.utils._pytree._register_namedtuple(TridiagEighResult, serialized_type_name="torch_bridge.TridiagEighResult")
+
 _VMAP = _C._functorch.TransformType.Vmap
 _is_wrapped = _C._functorch.is_functorch_wrapped_tensor
 _unwrap = _C._functorch.get_unwrapped
