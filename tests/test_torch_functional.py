@@ -137,6 +137,27 @@ def test_gradcheck_eigenvector(backend):
     torch.autograd.gradgradcheck(f, (d, e))
 
 
+@pytest.mark.parametrize("batch", [(), (2,), (1, 1)])
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_gradcheck_edge_shapes(batch, n):
+    d, e = random_de(batch, n, seed=15, requires_grad=True)
+    k = min(1, n - 1)
+    torch.autograd.gradcheck(lambda d, e: tridiag_eigvalsh(d, e, k), (d, e), check_forward_ad=True)
+    torch.autograd.gradgradcheck(lambda d, e: tridiag_eigvalsh(d, e, k), (d, e))
+    eigvec = lambda d, e: tridiag_eigh(d, e, [0, -1]).eigenvectors ** 2  # noqa: E731
+    torch.autograd.gradcheck(eigvec, (d, e), check_forward_ad=True)
+    torch.autograd.gradgradcheck(eigvec, (d, e))
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_empty_batch_forward_backward(n):
+    d, e = random_de((0,), n, requires_grad=True)
+    w, v = tridiag_eigh(d, e, 0)
+    assert w.shape == (0,) and v.shape == (0, n)
+    (w.sum() + (v**2).sum()).backward()
+    assert d.grad.shape == (0, n) and e.grad.shape == (0, n - 1)
+
+
 def test_gradcheck_only_d_or_only_e():
     d, e = random_de((3,), 5, seed=4)
     d.requires_grad_()
