@@ -85,7 +85,13 @@ def _prepare(d, e, k, backend, broadening):
         d, e = d.to(dtype), e.to(dtype)
 
     several = False
-    if isinstance(k, Tensor):
+    if k.__class__ is int:  # the common case first (isinstance with an ABC is slower)
+        _check_k(k, n)
+        # 0-d: one index for every matrix (the ops take that as the numpy API's int).
+        k = torch.scalar_tensor(k, dtype=torch.int64, device=d.device)
+        if d.shape[:-1] == e.shape[:-1]:
+            return d, e, k, broadening, False  # nothing to broadcast
+    elif isinstance(k, Tensor):
         if k.is_floating_point() or k.is_complex() or k.dtype == torch.bool:
             raise TypeError(f"k must be an integer or integer tensor, got dtype {k.dtype}")
         k = k.to(device=d.device, dtype=torch.int64)

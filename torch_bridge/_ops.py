@@ -24,6 +24,8 @@ broadening of the eigenvector derivative, an argument of the op so that an expor
 graph carries it to the op's autograd formula.
 """
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor, _C
@@ -76,6 +78,12 @@ def _scipy_eigh_k(d, e, k, eigvals_only):
     return w if eigvals_only else (w, v.reshape(d.shape))
 
 
+def _any_nan(w):
+    """Whether ``w`` holds a NaN.  For a vector, ``w . w`` is NaN exactly then (its terms
+    are squares, >= 0 or NaN, so no inf - inf), ~1 us less than ``np.isnan(w).any()``."""
+    return math.isnan(w @ w) if w.ndim == 1 else bool(np.isnan(w).any())
+
+
 def _k_numpy(k):
     """``k`` for the numpy API: an int for a 0-d tensor (its fast path), else an array."""
     return int(k) if k.ndim == 0 else k.detach().numpy()
@@ -88,7 +96,7 @@ def _numpy_eigvalsh_k(backend, d, e, k):
 
     # The kernels flag non-finite matrices for free (NaN results); the check is on w.
     w = kth_eigenvalue(d, e, k, check_finite=False)
-    if np.isnan(w).any():
+    if _any_nan(w):
         _raise_nonfinite(d, e)
     return w
 
@@ -99,7 +107,7 @@ def _numpy_eigh_k(backend, d, e, k):
     from tridiag_numba import kth_eigenpair
 
     w, v = kth_eigenpair(d, e, k, check_finite=False)
-    if np.isnan(w).any():
+    if _any_nan(w):
         _raise_nonfinite(d, e)
     return w, v
 
@@ -136,7 +144,8 @@ def _fresh(x, dtype, *inputs) -> Tensor:
 # registrations (schema, CPU kernel, fake kernel, vmap, autocast, autograd), without
 # custom_op's Python wrappers around the kernel (~50 us a call measured in a training
 # step here).  The dispatcher calls the kernels only with plain CPU tensors, below
-# autograd, functorch and every mode (``detach``: they may still carry requires_grad).
+# autograd, functorch and every mode (they may still carry requires_grad, hence
+# ``numpy(force=True)``, which detaches).
 #: The library holding the ops' registrations (they last as long as it does).
 LIBRARY = torch.library.Library("tridiag_numba", "DEF")
 
@@ -157,7 +166,7 @@ def _kth_eigvalsh(d: Tensor, e: Tensor, k: Tensor, backend: str) -> Tensor:
     """k-th eigenvalue of each matrix: w (B,)."""
     if d.shape[:-1].numel() == 0:
         return d.new_empty(d.shape[:-1])
-    dn, en = d.detach().numpy(), e.detach().numpy()
+    dn, en = d.numpy(force=True), e.numpy(force=True)
     return _fresh(_numpy_eigvalsh_k(backend, dn, en, _k_numpy(k)), d.dtype, dn, en)
 
 
@@ -169,10 +178,9 @@ def _kth_eigh(d: Tensor, e: Tensor, k: Tensor, backend: str, broadening: float) 
     """k-th eigenpair of each matrix: w (B,), v (B, n)."""
     if d.shape[:-1].numel() == 0:
         return d.new_empty(d.shape[:-1]), d.new_empty(d.shape)
-    dn, en = d.detach().numpy(), e.detach().numpy()
+    dn, en = d.numpy(force=True), e.numpy(force=True)
     w, v = _numpy_eigh_k(backend, dn, en, _k_numpy(k))
-    w = _fresh(w, d.dtype, dn, en)
-    return w, _fresh(v, d.dtype, dn, en, w.numpy())
+    return _fresh(w, d.dtype, dn, en), _fresh(v, d.dtype, dn, en, w)
 
 
 def _kth_eigh_fake(d, e, k, backend, broadening):
@@ -183,7 +191,7 @@ def _pinv_solve(d: Tensor, e: Tensor, w: Tensor, v: Tensor, b: Tensor, broadenin
     """u = P (T - w I)^+ P b (broadened: P Re[(T - (w + i eta) I)^{-1}] P b): u (B, n)."""
     if d.shape[:-1].numel() == 0:
         return torch.empty_like(b, memory_format=torch.contiguous_format)
-    arrays = tuple(x.detach().numpy() for x in (d, e, w, v, b))
+    arrays = tuple(x.numpy(force=True) for x in (d, e, w, v, b))
     return _fresh(_numpy_pinv_solve(*arrays, broadening), b.dtype, *arrays)
 
 
