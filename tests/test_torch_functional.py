@@ -413,6 +413,26 @@ def test_errors():
                 call(torch.full((4,), float("inf"), dtype=F64), e[0], 0, backend=backend)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("call", [tridiag_eigvalsh, tridiag_eigh])
+def test_nonfinite_check_near_overflow(backend, call):
+    """The NaN check on w takes finite eigenvalues whose squares overflow for finite (no
+    error, no warning), and finds one non-finite matrix among finite ones."""
+    s = 1e154  # |w| up to ~3e154: w**2 overflows; scipy's stebz fails from ~1e160 on
+    d = torch.tensor([[s, -s, 2 * s], [-2 * s, s, s], [1.0, 2.0, 3.0]], dtype=F64)
+    e = torch.tensor([[s, s], [s, -s], [0.5, 0.5]], dtype=F64)
+    for k in (0, -1):
+        w = call(d, e, k, backend=backend)
+        w = w if call is tridiag_eigvalsh else w.eigenvalues
+        # lambda_min <= min(d), lambda_max >= max(d): the extremes are of order s
+        assert torch.isfinite(w).all() and w[:2].abs().min() >= s
+    for i in range(3):
+        bad = d.clone()
+        bad[i, 1] = float("nan")
+        with pytest.raises(ValueError, match=r"^d must contain only finite values"):
+            call(bad, e, 1, backend=backend)
+
+
 @pytest.mark.parametrize("k", [1, [0, -1]])
 def test_eigh_named_tuple_columns_like_torch_linalg_eigh(k):
     d, e = random_de((2, 3), 5, seed=14)

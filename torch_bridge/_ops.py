@@ -24,8 +24,6 @@ broadening of the eigenvector derivative, an argument of the op so that an expor
 graph carries it to the op's autograd formula.
 """
 
-import math
-
 import numpy as np
 import torch
 from torch import Tensor, _C
@@ -78,12 +76,6 @@ def _scipy_eigh_k(d, e, k, eigvals_only):
     return w if eigvals_only else (w, v.reshape(d.shape))
 
 
-def _any_nan(w):
-    """Whether ``w`` holds a NaN.  For a vector, ``w . w`` is NaN exactly then (its terms
-    are squares, >= 0 or NaN, so no inf - inf), ~1 us less than ``np.isnan(w).any()``."""
-    return math.isnan(w @ w) if w.ndim == 1 else bool(np.isnan(w).any())
-
-
 def _k_numpy(k):
     """``k`` for the numpy API: an int for a 0-d tensor (its fast path), else an array."""
     return int(k) if k.ndim == 0 else k.detach().numpy()
@@ -96,7 +88,7 @@ def _numpy_eigvalsh_k(backend, d, e, k):
 
     # The kernels flag non-finite matrices for free (NaN results); the check is on w.
     w = kth_eigenvalue(d, e, k, check_finite=False)
-    if _any_nan(w):
+    if np.isnan(w).any():
         _raise_nonfinite(d, e)
     return w
 
@@ -107,7 +99,7 @@ def _numpy_eigh_k(backend, d, e, k):
     from tridiag_numba import kth_eigenpair
 
     w, v = kth_eigenpair(d, e, k, check_finite=False)
-    if _any_nan(w):
+    if np.isnan(w).any():
         _raise_nonfinite(d, e)
     return w, v
 
