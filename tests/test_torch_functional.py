@@ -84,7 +84,7 @@ def test_several_k_and_tensor_k(backend):
     assert w.shape == (2, 3, 3)
     torch.testing.assert_close(w, ref[..., [0, 5, 4]])
     w, v = tridiag_eigh(d, e, (1, 2), backend=backend)
-    assert w.shape == (2, 3, 2) and v.shape == (2, 3, 2, 6)
+    assert w.shape == (2, 3, 2) and v.shape == (2, 3, 6, 2)  # eigenvectors as columns
     # An integer tensor k broadcasts against the batch shape.
     k = torch.tensor([0, 2, -1])
     torch.testing.assert_close(tridiag_eigvalsh(d, e, k, backend=backend), ref[..., [0, 2, 5]][:, torch.arange(3), torch.arange(3)])
@@ -135,6 +135,27 @@ def test_gradcheck_eigenvector(backend):
 
     torch.autograd.gradcheck(f, (d, e))
     torch.autograd.gradgradcheck(f, (d, e))
+
+
+@pytest.mark.parametrize("batch", [(), (2,), (1, 1)])
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_gradcheck_edge_shapes(batch, n):
+    d, e = random_de(batch, n, seed=15, requires_grad=True)
+    k = min(1, n - 1)
+    torch.autograd.gradcheck(lambda d, e: tridiag_eigvalsh(d, e, k), (d, e), check_forward_ad=True)
+    torch.autograd.gradgradcheck(lambda d, e: tridiag_eigvalsh(d, e, k), (d, e))
+    eigvec = lambda d, e: tridiag_eigh(d, e, [0, -1]).eigenvectors ** 2  # noqa: E731
+    torch.autograd.gradcheck(eigvec, (d, e), check_forward_ad=True)
+    torch.autograd.gradgradcheck(eigvec, (d, e))
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_empty_batch_forward_backward(n):
+    d, e = random_de((0,), n, requires_grad=True)
+    w, v = tridiag_eigh(d, e, 0)
+    assert w.shape == (0,) and v.shape == (0, n)
+    (w.sum() + (v**2).sum()).backward()
+    assert d.grad.shape == (0, n) and e.grad.shape == (0, n - 1)
 
 
 def test_gradcheck_only_d_or_only_e():
@@ -375,14 +396,54 @@ def test_errors():
         tridiag_eigvalsh(d, e[:1].expand(3, 3), 0)
     with pytest.raises(ValueError, match="eigvec_broadening must be >= 0"):
         tridiag_eigh(d, e, 0, eigvec_broadening=-0.1)
-    # Tensors on another device: a clear error, never a silent copy (meta stands in for cuda).
-    with pytest.raises(ValueError, match="CPU only"):
-        tridiag_eigvalsh(d.to("meta"), e.to("meta"), 0)
+    with pytest.raises(TypeError, match="k must be an int, a sequence of ints"):
+        tridiag_eigvalsh(d, e, 1.0)
+    with pytest.raises(TypeError, match="k must be an int, a sequence of ints"):
+        tridiag_eigvalsh(d, e, [0, 1.5])
+    with pytest.raises(ValueError, match="k must not be an empty sequence"):
+        tridiag_eigvalsh(d, e, [])
+    # NaN/inf: a ValueError naming the argument, and no advice about a check_finite
+    # argument the torch API does not have.
     for backend in BACKENDS:
-        with pytest.raises(ValueError, match="(?i)nan|finite"):
-            tridiag_eigvalsh(d, torch.tensor([[0.0, float("nan"), 1.0]] * 2, dtype=F64), 0, backend=backend)
-        with pytest.raises(ValueError, match="(?i)nan|finite"):
-            tridiag_eigh(torch.full((4,), float("inf"), dtype=F64), e[0], 0, backend=backend)
+        for call in (tridiag_eigvalsh, tridiag_eigh):
+            nan_e = torch.tensor([[0.0, float("nan"), 1.0]] * 2, dtype=F64)
+            with pytest.raises(ValueError, match=r"^e must contain only finite values \(found NaN or inf\)$"):
+                call(d, nan_e, 0, backend=backend)
+            with pytest.raises(ValueError, match=r"^d must contain only finite values \(found NaN or inf\)$"):
+                call(torch.full((4,), float("inf"), dtype=F64), e[0], 0, backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("call", [tridiag_eigvalsh, tridiag_eigh])
+def test_nonfinite_check_near_overflow(backend, call):
+    """The NaN check on w takes finite eigenvalues whose squares overflow for finite (no
+    error, no warning), and finds one non-finite matrix among finite ones."""
+    s = 1e154  # |w| up to ~3e154: w**2 overflows; scipy's stebz fails from ~1e160 on
+    d = torch.tensor([[s, -s, 2 * s], [-2 * s, s, s], [1.0, 2.0, 3.0]], dtype=F64)
+    e = torch.tensor([[s, s], [s, -s], [0.5, 0.5]], dtype=F64)
+    for k in (0, -1):
+        w = call(d, e, k, backend=backend)
+        w = w if call is tridiag_eigvalsh else w.eigenvalues
+        # lambda_min <= min(d), lambda_max >= max(d): the extremes are of order s
+        assert torch.isfinite(w).all() and w[:2].abs().min() >= s
+    for i in range(3):
+        bad = d.clone()
+        bad[i, 1] = float("nan")
+        with pytest.raises(ValueError, match=r"^d must contain only finite values"):
+            call(bad, e, 1, backend=backend)
+
+
+@pytest.mark.parametrize("k", [1, [0, -1]])
+def test_eigh_named_tuple_columns_like_torch_linalg_eigh(k):
+    d, e = random_de((2, 3), 5, seed=14)
+    out = tridiag_eigh(d, e, k)
+    assert type(out).__name__ == "TridiagEighResult" and out._fields == ("eigenvalues", "eigenvectors")
+    ref = torch.linalg.eigh(dense(d, e))
+    torch.testing.assert_close(out.eigenvalues, ref.eigenvalues[..., k])
+    # Same layout as torch.linalg.eigh(...).eigenvectors[..., k]: columns (..., n, K).
+    torch.testing.assert_close(out.eigenvectors.abs(), ref.eigenvectors[..., k].abs())
+    w, v = out
+    assert w is out.eigenvalues and v is out.eigenvectors
 
 
 def test_integer_inputs_promote_to_float64():

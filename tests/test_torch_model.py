@@ -32,6 +32,25 @@ def test_repr_shapes_and_validation():
         TridiagSpectral(3, 4, 4)
 
 
+@pytest.mark.parametrize(
+    "args, error, message",
+    [
+        ((3, 4, 1.7), TypeError, r"k must be an int, got 1.7"),
+        ((3, 4, [0, 1.5]), TypeError, r"k must be an int, got 1.5"),
+        ((3, 4, True), TypeError, r"k must be an int, got True"),
+        ((3, 4.5, 1), TypeError, r"dim must be an int, got 4.5"),
+        ((3.0, 4, 1), TypeError, r"num_features must be an int, got 3.0"),
+        ((3, 0, 0), ValueError, r"dim must be >= 1, got 0"),
+        ((0, 4, 0), ValueError, r"num_features must be >= 1, got 0"),
+        ((3, 4, []), ValueError, r"k must not be an empty sequence"),
+        ((3, 4, [0, -5]), ValueError, r"k must be in \[-dim, dim\)"),
+    ],
+)
+def test_strict_arguments(args, error, message):
+    with pytest.raises(error, match=message):
+        TridiagSpectral(*args)
+
+
 def test_gradients_reach_all_parameters():
     model = TridiagSpectral(5, 6, [1, 2], dtype=torch.float64)
     model(torch.rand(8, 5, dtype=torch.float64)).sum().backward()

@@ -3,20 +3,23 @@
 The only part of the project that imports torch.  Public API:
 
 * :func:`tridiag_eigvalsh` -- ``w (...,)`` or ``(..., K)``, differentiable in ``d``, ``e``;
-* :func:`tridiag_eigh` -- ``(w, v)``, differentiable through both;
+* :func:`tridiag_eigh` -- named tuple ``(eigenvalues, eigenvectors)`` (vectors as
+  columns, as ``torch.linalg.eigh``), differentiable through both;
 * :class:`TridiagSpectral` -- ``nn.Module`` computing ``w_k(A_0 + sum_i x_i A_i)``;
 * :class:`TridiagEighFunction`, :class:`TridiagPinvSolveFunction` -- the
   ``torch.autograd.Function`` classes, for composing your own operations.
 
 Kernels run as ``torch.library`` custom ops ``tridiag_numba::kth_eigvalsh``,
-``tridiag_numba::kth_eigh`` and ``tridiag_numba::pinv_solve`` (CPU; float32/float64),
-so ``torch.compile(fullgraph=True)``, ``torch.func`` and double backward work.  In plain
-eager mode (nothing compiling, no ``torch.func`` transform, no dispatch/torch-function mode,
-plain tensors) the same kernels are called directly, skipping the custom-op and
-``autograd.Function.apply`` dispatch overhead, and a first-order backward of the
-eigenvalue is one numba pass instead of torch operations; results and gradients are
-identical.
+``tridiag_numba::kth_eigh`` and ``tridiag_numba::pinv_solve`` (CPU; float32/float64;
+fake kernels for meta/fake tensors; vmap, autocast and autograd rules), called through
+one ``torch.autograd.Function`` layer in every mode -- plain eager, ``torch.func``,
+``torch.compile``, ``torch.jit.trace``, ``torch.export``, batched gradients -- so the
+functions behave as a torch op under each of them.
 ``examples/train_spectral.py`` trains a :class:`TridiagSpectral` on a toy problem.
+
+``torch.export``: an exported program refers to the ops by name; ``import torch_bridge``
+registers them, so do that before ``torch.export.load`` (and before running a loaded
+program) in a fresh process.
 
 Performance note: torch's OpenMP pool and numba's parallel kernels busy-wait for
 work; on a machine with few, shared cores the two pools can slow each other down
@@ -24,14 +27,22 @@ by up to 10x.  ``OMP_WAIT_POLICY=PASSIVE`` (set before importing torch) or runni
 the kernels serially (``tridiag_numba._api.serial_kernels()``) avoids that.
 """
 
+try:
+    import torch  # noqa: F401
+except ImportError as exc:  # also when torch is blocked (sys.modules["torch"] = None)
+    raise ImportError(
+        'torch_bridge needs PyTorch, which is not installed: pip install "tridiag-numba[torch]"'
+    ) from exc
+
 from torch_bridge._autograd import TridiagEighFunction, TridiagPinvSolveFunction
-from torch_bridge._functional import tridiag_eigh, tridiag_eigvalsh
+from torch_bridge._functional import TridiagEighResult, tridiag_eigh, tridiag_eigvalsh
 from torch_bridge._nn import TridiagSpectral
 from torch_bridge._ops import BACKENDS
 
 __all__ = [
     "BACKENDS",
     "TridiagEighFunction",
+    "TridiagEighResult",
     "TridiagPinvSolveFunction",
     "TridiagSpectral",
     "tridiag_eigh",

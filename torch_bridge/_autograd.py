@@ -23,16 +23,16 @@ and so, with ``z = R gu``, the vector-Jacobian product is::
     gb = z,  gd_i = -z_i u_i,  ge_i = -(z_i u_{i+1} + z_{i+1} u_i),
     gw = z . u,  gv = -(v . b) z - (gu . v) u
 
-Every backward/jvp is written in torch operations calling the custom ops through
-these Functions again, so double backward, ``torch.func`` transforms and
-``torch.compile`` compose.  The Functions return only what callers need; they
-never call the eigensolver in backward.
-
-Plain eager mode (:func:`torch_bridge._ops.plain_eager`) takes shortcuts with
-bit-identical results: kernels called without the custom-op dispatch, a first-order
-eigenvalue backward as one numba pass (:mod:`torch_bridge._eager_kernels`), and
-:class:`_EigvalshEager` for an eigenvalue-only output (it recomputes the eigenpair
-only for a backward that records a graph).
+One code path: the public functions call these Functions (their forward calls the
+custom ops of :mod:`torch_bridge._ops`) in every mode; each backward/jvp is written
+in torch operations calling the Functions again, so double backward, ``torch.func``
+transforms, ``torch.compile``, ``torch.jit.trace`` and batched gradients compose.
+The same vector-Jacobian products are registered as the custom ops' own autograd
+(:func:`torch.library.register_autograd`): ``torch.export`` keeps the ops, not the
+Functions, and exported programs train through them.  The Functions, not the ops'
+autograd, are what eager code and ``torch.func`` use: ``register_autograd`` alone
+has no forward mode, and its generated Function has no ``setup_context``, which
+``torch.func`` requires.
 
 Dynamo (torch 2.13) cannot trace a Function that defines ``jvp``, so each Function has a
 twin without it (``_EighNoJvp``, ``_PinvSolveNoJvp``) that compiled code uses.
@@ -46,10 +46,11 @@ provided: they raise.
 
 import torch
 import torch.nn.functional as F
+from torch import _C
 
-from torch_bridge._ops import kth_eigh_arrays, kth_eigh_impl, kth_eigh_op, pinv_solve_impl, pinv_solve_op, plain_eager
+from torch_bridge._ops import LIBRARY, call_op, kth_eigh_op, kth_eigvalsh_op, pinv_solve_op
 
-__all__ = ["TridiagEighFunction", "TridiagPinvSolveFunction"]
+__all__ = ["TridiagEighFunction", "TridiagPinvSolveFunction", "apply_eigh", "apply_pinv_solve"]
 
 
 def _tridiag_matvec(d, e, x):
@@ -60,8 +61,7 @@ def _tridiag_matvec(d, e, x):
 def _sym_outer_tridiag(a, b):
     """Gradient of ``a^T T b`` with respect to the diagonal and off-diagonal of ``T``.
 
-    Returns ``gd_i = a_i b_i`` and ``ge_i = a_i b_{i+1} + a_{i+1} b_i``: the gradient of
-    ``a^T T b`` with respect to ``d`` and ``e``.
+    Returns ``gd_i = a_i b_i`` and ``ge_i = a_i b_{i+1} + a_{i+1} b_i``.
     """
     return a * b, a[..., :-1] * b[..., 1:] + a[..., 1:] * b[..., :-1]
 
@@ -74,32 +74,49 @@ def _add(x, y):
     return y if x is None else x + y
 
 
-def _first_order(gw, *tensors):
-    """Whether a backward may leave torch: plain eager mode and no graph to record (grad
-    mode off, as in a first-order backward)."""
-    return not (torch.is_grad_enabled() or gw.requires_grad) and plain_eager(gw, *tensors)
+def _check_broadening(broadening, needed):
+    if broadening != 0.0 and needed:
+        raise RuntimeError(
+            "derivatives of the broadened eigenvector gradient with respect to d, e, w or v are not "
+            "implemented (eigvec_broadening > 0 is a first-order regularisation); use "
+            "eigvec_broadening=0.0 for higher-order derivatives"
+        )
 
 
-def _eigenvalue_vjp_numpy(gw, v):
-    """:func:`_eigenvalue_vjp` for a first-order backward, ``v`` a numpy array: one numba pass."""
-    from torch_bridge._eager_kernels import eigenvalue_grads  # numba: imported by the first backward
-
-    gd, ge = eigenvalue_grads(gw.numpy(), v)
-    return torch.from_numpy(gd), torch.from_numpy(ge)
-
-
-def _eigenvalue_vjp(gw, v):
+# --------------------------------------------------------------------------- vector-Jacobian products
+def eigenvalue_vjp(gw, v):
     """``gd_i = gw v_i^2``, ``ge_i = 2 gw v_i v_{i+1}``: the eigenvalue's vector-Jacobian product.
 
-    The numba pass of :func:`_eigenvalue_vjp_numpy` computes the same bits.
+    Four elementwise operations (each costs mostly its dispatch at these sizes).
     """
-    if _first_order(gw, v):
-        return _eigenvalue_vjp_numpy(gw, v.numpy())
-    q = v[..., :-1] * v[..., 1:]
-    g = gw.unsqueeze(-1)
-    return g * (v * v), g * (q + q)
+    g = gw.unsqueeze(-1) * v
+    q = g[..., :-1] * v[..., 1:]
+    return g * v, q + q
 
 
+def eigh_vjp(d, e, w, v, gw, gv, broadening):
+    """``(gd, ge)`` of the eigenpair for output gradients ``gw``, ``gv`` (either may be None)."""
+    gd = ge = None
+    if gw is not None:
+        gd, ge = eigenvalue_vjp(gw, v)
+    if gv is not None:
+        u = apply_pinv_solve(d, e, w, v, gv, broadening)
+        a, c = _sym_outer_tridiag(u, v)
+        gd, ge = _add(gd, -a), _add(ge, -c)
+    return gd, ge
+
+
+def pinv_solve_vjp(d, e, w, v, b, u, gu, broadening, needs_input_grad):
+    """``(gd, ge, gw, gv, gb)`` of ``u = F(d, e, w, v, b)`` for the output gradient ``gu``."""
+    _check_broadening(broadening, any(needs_input_grad[:4]))
+    z = apply_pinv_solve(d, e, w, v, gu, broadening)
+    gd, ge = _sym_outer_tridiag(z, u)
+    gw = _dot(z, u)
+    gv = -_dot(v, b)[..., None] * z - _dot(gu, v)[..., None] * u
+    return -gd, -ge, gw, gv, z
+
+
+# --------------------------------------------------------------------------- Functions
 class _PinvSolveNoJvp(torch.autograd.Function):
     """Differentiable ``u = P (T - w I)^+ P b``; see the module docstring.
 
@@ -113,9 +130,7 @@ class _PinvSolveNoJvp(torch.autograd.Function):
 
     @staticmethod
     def forward(d, e, w, v, b, broadening):
-        if plain_eager(d, e, w, v, b):
-            return pinv_solve_impl(d, e, w, v, b, broadening)
-        return pinv_solve_op(d, e, w, v, b, broadening)
+        return call_op(pinv_solve_op, d, e, w, v, b, broadening)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -125,23 +140,9 @@ class _PinvSolveNoJvp(torch.autograd.Function):
         ctx.save_for_forward(d, e, w, v, b, output)
 
     @staticmethod
-    def _check_broadening(ctx, needed):
-        if ctx.broadening != 0.0 and needed:
-            raise RuntimeError(
-                "derivatives of the broadened eigenvector gradient with respect to d, e, w or v are not "
-                "implemented (eigvec_broadening > 0 is a first-order regularisation); use "
-                "eigvec_broadening=0.0 for higher-order derivatives"
-            )
-
-    @staticmethod
     def backward(ctx, gu):
         d, e, w, v, b, u = ctx.saved_tensors
-        _PinvSolveNoJvp._check_broadening(ctx, any(ctx.needs_input_grad[:4]))
-        z = apply_pinv_solve(d, e, w, v, gu, ctx.broadening)
-        gd, ge = _sym_outer_tridiag(z, u)
-        gw = _dot(z, u)
-        gv = -_dot(v, b)[..., None] * z - _dot(gu, v)[..., None] * u
-        return -gd, -ge, gw, gv, z, None
+        return pinv_solve_vjp(d, e, w, v, b, u, gu, ctx.broadening, ctx.needs_input_grad) + (None,)
 
 
 class TridiagPinvSolveFunction(_PinvSolveNoJvp):
@@ -150,7 +151,7 @@ class TridiagPinvSolveFunction(_PinvSolveNoJvp):
     @staticmethod
     def jvp(ctx, d_t, e_t, w_t, v_t, b_t, _):
         d, e, w, v, b, u = ctx.saved_tensors
-        _PinvSolveNoJvp._check_broadening(ctx, any(t is not None for t in (d_t, e_t, w_t, v_t)))
+        _check_broadening(ctx.broadening, any(t is not None for t in (d_t, e_t, w_t, v_t)))
         rhs = torch.zeros_like(u) if b_t is None else b_t
         if v_t is not None:
             rhs = rhs - _dot(v, b)[..., None] * v_t
@@ -179,12 +180,7 @@ class _EighNoJvp(torch.autograd.Function):
 
     @staticmethod
     def forward(d, e, k, backend, broadening):
-        # ``k``: an int64 tensor of the batch shape, or (eager fast path only) an int.
-        if plain_eager(d, e, k) if isinstance(k, torch.Tensor) else plain_eager(d, e):
-            return kth_eigh_impl(d, e, k, backend)
-        if not isinstance(k, torch.Tensor):
-            k = torch.full(d.shape[:-1], k, dtype=torch.int64)
-        return kth_eigh_op(d, e, k, backend)
+        return call_op(kth_eigh_op, d, e, k, backend, broadening)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -199,44 +195,7 @@ class _EighNoJvp(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gw, gv):
         d, e, w, v = ctx.saved_tensors
-        gd = ge = None
-        if gw is not None:
-            gd, ge = _eigenvalue_vjp(gw, v)
-        if gv is not None:
-            u = apply_pinv_solve(d, e, w, v, gv, ctx.broadening)
-            a, c = _sym_outer_tridiag(u, v)
-            gd, ge = _add(gd, -a), _add(ge, -c)
-        if gd is None:
-            return None, None, None, None, None
-        return gd, ge, None, None, None
-
-
-class _EigvalshEager(torch.autograd.Function):
-    """The eigenvalue alone, in plain eager mode without forward-mode tangents.
-
-    ``apply(d, e, k, backend, broadening) -> w``; ``k`` an int or an int64 tensor.
-    :class:`TridiagEighFunction` would do, but it returns ``v`` as a second
-    differentiable output (for double backward) and saves four tensors.  Here ``v``
-    stays a private numpy array for a first-order backward (one numba pass).  A
-    backward that records a graph (``create_graph=True``) recomputes the eigenpair
-    through :class:`TridiagEighFunction` instead, which makes ``v`` differentiable.
-    """
-
-    @staticmethod
-    def forward(ctx, d, e, k, backend, broadening):
-        w, ctx.v = kth_eigh_arrays(d, e, k, backend)
-        ctx.k, ctx.backend, ctx.broadening = k, backend, broadening
-        ctx.save_for_backward(d, e)
-        return torch.from_numpy(w)
-
-    @staticmethod
-    def backward(ctx, gw):
-        if _first_order(gw):
-            gd, ge = _eigenvalue_vjp_numpy(gw, ctx.v)
-        else:
-            d, e = ctx.saved_tensors
-            _, v = apply_eigh(d, e, ctx.k, ctx.backend, ctx.broadening)
-            gd, ge = _eigenvalue_vjp(gw, v)
+        gd, ge = eigh_vjp(d, e, w, v, gw, gv, ctx.broadening)
         return gd, ge, None, None, None
 
 
@@ -254,47 +213,90 @@ class TridiagEighFunction(_EighNoJvp):
         return w_t, v_t
 
 
-def _pinv_solve_function():
-    """The Function to use: dynamo (torch 2.13) cannot trace Functions that define ``jvp``."""
-    return _PinvSolveNoJvp if torch.compiler.is_compiling() else TridiagPinvSolveFunction
+# --------------------------------------------------------------------------- apply
+# ``Function.apply`` (torch/autograd/function.py) binds its arguments with
+# ``inspect.signature`` (a no-op for positional arguments without defaults, as here, at
+# ~10 us a call), then, when no functorch transform is active, unwraps dead functorch
+# wrappers and calls the C implementation; under a transform it calls
+# ``custom_function_call``.  ``apply_eigh``/``apply_pinv_solve`` do the same without the
+# binding, unwrapping their (known) tensor arguments one by one (``unwrap_dead_wrappers``'
+# generic tuple walk costs ~1.5 us, five calls of the C function ~0.5 us).  Dynamo traces
+# ``Function.apply`` itself, so compiled code calls it (the twin without jvp).
+_EIGH_C_APPLY = super(torch.autograd.Function, TridiagEighFunction).apply
+_PINV_C_APPLY = super(torch.autograd.Function, TridiagPinvSolveFunction).apply
+_live = _C._functorch.unwrap_if_dead
 
 
-# ``torch.autograd.Function.apply`` binds its arguments with ``inspect.signature`` on every
-# call (tens of microseconds); in plain eager mode (no torch.func transform, nothing
-# compiling or tracing) it then just calls the C implementation, which we call directly.
-def _c_apply(cls):
-    return super(torch.autograd.Function, cls).apply
+def _apply(function, twin, args):
+    """``function.apply(*args)`` under a functorch transform or dynamo (else the callers'
+    fast path)."""
+    if torch.compiler.is_compiling():
+        if _C._are_functorch_transforms_active():
+            return _apply_outside_dynamo(function, twin, args)
+        return twin.apply(*args)
+    return function.apply(*args)
 
 
-_C_APPLY_EIGH = _c_apply(TridiagEighFunction)
-_C_APPLY_PINV = _c_apply(TridiagPinvSolveFunction)
-#: ``_EigvalshEager.apply``; plain eager mode only (the caller checks).
-apply_eigvalsh_eager = _c_apply(_EigvalshEager)
+@torch.compiler.disable
+def _apply_outside_dynamo(function, twin, args):
+    return _apply(function, twin, args)
 
 
-def apply_eigh(d, e, k, backend, broadening, eager=None):
-    """``TridiagEighFunction.apply`` (``_EighNoJvp`` under compile), cheap in plain eager mode.
-
-    ``eager``: the caller's ``plain_eager(d, e)``, if known.  ``k`` may be an int only
-    where that holds.
-    """
-    if plain_eager(d, e) if eager is None else eager:
-        return _C_APPLY_EIGH(d, e, k, backend, broadening)
-    return eigh_function().apply(d, e, k, backend, broadening)
+def apply_eigh(d, e, k, backend, broadening):
+    """``TridiagEighFunction.apply(d, e, k, backend, broadening)`` -> ``(w, v)``."""
+    if _C._are_functorch_transforms_active() or torch.compiler.is_compiling():
+        return _apply(TridiagEighFunction, _EighNoJvp, (d, e, k, backend, broadening))
+    return _EIGH_C_APPLY(_live(d), _live(e), _live(k), backend, broadening)
 
 
 def apply_pinv_solve(d, e, w, v, b, broadening):
-    """``TridiagPinvSolveFunction.apply`` (no-jvp twin under compile), cheap in plain eager mode."""
-    if plain_eager(d, e, w, v, b):
-        return _C_APPLY_PINV(d, e, w, v, b, broadening)
-    return _pinv_solve_function().apply(d, e, w, v, b, broadening)
+    """``TridiagPinvSolveFunction.apply(d, e, w, v, b, broadening)`` -> ``u``."""
+    if _C._are_functorch_transforms_active() or torch.compiler.is_compiling():
+        return _apply(TridiagPinvSolveFunction, _PinvSolveNoJvp, (d, e, w, v, b, broadening))
+    return _PINV_C_APPLY(_live(d), _live(e), _live(w), _live(v), _live(b), broadening)
 
 
-def eigh_function():
-    """:class:`TridiagEighFunction`, or its twin without ``jvp`` under ``torch.compile``.
+# --------------------------------------------------------------------------- the ops' autograd
+# For graphs that hold the ops themselves (torch.export): the same vector-Jacobian
+# products, computed through the Functions (so they are differentiable again).
+def _eigvalsh_setup(ctx, inputs, output):
+    d, e, k, backend = inputs
+    ctx.backend = backend
+    ctx.save_for_backward(d, e, k)
 
-    Dynamo rejects ``torch.autograd.Function`` subclasses with a custom ``jvp``
-    ("Unsupported custom jvp"); forward-mode AD inside compiled code is not
-    supported anyway, so compiled code uses the twin.
-    """
-    return _EighNoJvp if torch.compiler.is_compiling() else TridiagEighFunction
+
+def _eigvalsh_backward(ctx, gw):
+    d, e, k = ctx.saved_tensors
+    _, v = apply_eigh(d, e, k, ctx.backend, 0.0)  # the eigenvector, recomputed
+    return eigenvalue_vjp(gw, v) + (None, None)
+
+
+def _eigh_setup(ctx, inputs, output):
+    d, e, k, backend, broadening = inputs
+    ctx.broadening = broadening
+    ctx.set_materialize_grads(False)
+    ctx.save_for_backward(d, e, *output)
+
+
+def _eigh_backward(ctx, gw, gv):
+    d, e, w, v = ctx.saved_tensors
+    return eigh_vjp(d, e, w, v, gw, gv, ctx.broadening) + (None, None, None)
+
+
+def _pinv_setup(ctx, inputs, output):
+    d, e, w, v, b, broadening = inputs
+    ctx.broadening = broadening
+    ctx.save_for_backward(d, e, w, v, b, output)
+
+
+def _pinv_backward(ctx, gu):
+    d, e, w, v, b, u = ctx.saved_tensors
+    return pinv_solve_vjp(d, e, w, v, b, u, gu, ctx.broadening, ctx.needs_input_grad) + (None,)
+
+
+for _op, _backward, _setup in (
+    (kth_eigvalsh_op, _eigvalsh_backward, _eigvalsh_setup),
+    (kth_eigh_op, _eigh_backward, _eigh_setup),
+    (pinv_solve_op, _pinv_backward, _pinv_setup),
+):
+    torch.library.register_autograd(_op, _backward, setup_context=_setup, lib=LIBRARY)

@@ -1,42 +1,72 @@
-"""Public differentiable functions: ``tridiag_eigvalsh`` and ``tridiag_eigh``."""
+"""Public differentiable functions: ``tridiag_eigvalsh`` and ``tridiag_eigh``.
+
+Error convention (the same as the numpy API, :mod:`tridiag_numba`): ``ValueError``
+for bad shapes, ``k`` out of range, an unknown backend or non-finite values;
+``TypeError`` for unsupported dtypes and a non-integer ``k``.  Tensors on a device
+other than the CPU (or ``meta``) reach the custom ops, whose dispatcher raises
+``NotImplementedError`` naming the backend: nothing is copied between devices.
+"""
 
 import operator
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.autograd.forward_ad as fwAD
-from torch import Tensor
+from torch import Tensor, _C
 
-from torch_bridge._autograd import apply_eigh, apply_eigvalsh_eager
-from torch_bridge._ops import BACKENDS, kth_eigvalsh_impl, kth_eigvalsh_op, plain_eager
+from torch_bridge._autograd import apply_eigh
+from torch_bridge._ops import BACKENDS, call_op, kth_eigvalsh_op
 
-__all__ = ["tridiag_eigvalsh", "tridiag_eigh"]
+__all__ = ["TridiagEighResult", "tridiag_eigvalsh", "tridiag_eigh"]
 
 
+class TridiagEighResult(NamedTuple):
+    """What :func:`tridiag_eigh` returns (as ``torch.linalg.eigh``'s named tuple)."""
+
+    #: Tensor, shape (...,) or (..., K)
+    eigenvalues: Tensor
+    #: Tensor, shape (..., n) or (..., n, K): eigenvectors as columns
+    eigenvectors: Tensor
+
+
+# So that torch.export can save programs returning it (pytree needs a stable name).
+torch.utils._pytree._register_namedtuple(TridiagEighResult, serialized_type_name="torch_bridge.TridiagEighResult")
+
+_VMAP = _C._functorch.TransformType.Vmap
+_is_wrapped = _C._functorch.is_functorch_wrapped_tensor
+_unwrap = _C._functorch.get_unwrapped
 _FLOATS = (torch.float32, torch.float64)
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def _as_float_tensor(name, x):
     if not isinstance(x, Tensor):
         x = torch.as_tensor(x)
-    if not x.is_cpu:
-        raise ValueError(
-            f"{name} is on device {x.device!s}; tridiag_numba's kernels run on the CPU only: "
-            f"pass {name}.cpu() (and move the result back) explicitly"
-        )
-    if x.dtype in _FLOATS:
+    dtype = x.dtype
+    if dtype in _FLOATS:
         return x
-    if x.dtype == torch.bool or not (x.is_floating_point() or x.is_complex()):
+    if dtype in _LOW_PRECISION and x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        # As the ops' autocast rule (and torch.linalg.eigvalsh): computed in float32.
+        # Cast here, before autograd sees the inputs, so that gradients come back as
+        # the inputs' dtype through the cast.
+        return x.to(torch.float32)
+    if dtype == torch.bool or not (x.is_floating_point() or x.is_complex()):
         return x.to(torch.float64)  # integers/bool promote to float64, as in the numpy API
-    raise TypeError(f"{name} must be a float32 or float64 tensor, got dtype {x.dtype}")
+    raise TypeError(f"{name} must be a float32 or float64 tensor, got dtype {dtype}")
+
+
+def _check_k(k, n):
+    if not -n <= k < n:
+        raise ValueError(f"k must be in [-n, n) = [{-n}, {n}), got {k}")
 
 
 def _prepare(d, e, k, backend, broadening):
-    """Validate and broadcast to one batch shape; returns ``(d, e, k, broadening)``.
+    """Validate and broadcast to one batch shape; returns ``(d, e, k, broadening, several)``.
 
-    ``k`` comes back as an int (a single int ``k``, left for the eager fast path to pass
-    straight to the numpy API; :func:`_k_tensor` makes the op's tensor) or as an int64
-    tensor of the batch shape.
+    ``k`` comes back as an int64 tensor on the inputs' device, of the batch shape or
+    0-d for an int ``k`` (``several``: ``k`` was a sequence, whose axis is the last
+    batch axis).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {set(BACKENDS)}, got {backend!r}")
@@ -55,29 +85,36 @@ def _prepare(d, e, k, backend, broadening):
         d, e = d.to(dtype), e.to(dtype)
 
     several = False
-    if isinstance(k, Tensor):
+    if k.__class__ is int:  # the common case first (isinstance with an ABC is slower)
+        _check_k(k, n)
+        # 0-d: one index for every matrix (the ops take that as the numpy API's int).
+        k = torch.scalar_tensor(k, dtype=torch.int64, device=d.device)
+        if d.shape[:-1] == e.shape[:-1]:
+            return d, e, k, broadening, False  # nothing to broadcast
+    elif isinstance(k, Tensor):
         if k.is_floating_point() or k.is_complex() or k.dtype == torch.bool:
             raise TypeError(f"k must be an integer or integer tensor, got dtype {k.dtype}")
         k = k.to(device=d.device, dtype=torch.int64)
     elif isinstance(k, Sequence):
-        ks = [operator.index(kj) for kj in k]
+        try:
+            ks = [operator.index(kj) for kj in k]
+        except TypeError:
+            raise TypeError(f"k must be an int, a sequence of ints or an integer tensor, got {k!r}") from None
         if not ks:
             raise ValueError("k must not be an empty sequence")
         for kj in ks:
-            if not -n <= kj < n:
-                raise ValueError(f"k must be in [-n, n) = [{-n}, {n}), got {kj}")
-        k = torch.tensor(ks, dtype=torch.int64)
+            _check_k(kj, n)
+        # Built on the inputs' device, whatever torch.set_default_device says.
+        k = torch.tensor(ks, dtype=torch.int64, device=d.device)
         several = True
     else:
         try:
             k = operator.index(k)
         except TypeError:
             raise TypeError(f"k must be an int, a sequence of ints or an integer tensor, got {type(k).__name__}") from None
-        if not -n <= k < n:
-            raise ValueError(f"k must be in [-n, n) = [{-n}, {n}), got {k}")
-        if d.shape[:-1] == e.shape[:-1]:
-            return d, e, k, broadening  # the common case, without broadcasting overhead
-        k = torch.tensor(k, dtype=torch.int64)
+        _check_k(k, n)
+        # 0-d: one index for every matrix (the ops take that as the numpy API's int).
+        k = torch.scalar_tensor(k, dtype=torch.int64, device=d.device)
 
     if several:
         # Several k's: a new batch axis of length len(k) in front of n.
@@ -97,15 +134,7 @@ def _prepare(d, e, k, backend, broadening):
         d = d.expand(*batch, n)
     if e.shape[:-1] != batch:
         e = e.expand(*batch, n - 1)
-    k = k.expand(batch)
-    return d, e, k, broadening
-
-
-def _k_tensor(k, d):
-    """``k`` as the ops take it: an int64 tensor of the batch shape of ``d``."""
-    if isinstance(k, Tensor):
-        return k
-    return torch.tensor(k, dtype=torch.int64).expand(d.shape[:-1])
+    return d, e, (k if k.ndim == 0 else k.expand(batch)), broadening, several
 
 
 def _has_tangent(d, e):
@@ -115,9 +144,28 @@ def _has_tangent(d, e):
     return fwAD.unpack_dual(d).tangent is not None or fwAD.unpack_dual(e).tangent is not None
 
 
-def _needs_autograd(d, e):
-    """Whether an eigenvector is needed for derivatives (reverse or forward mode)."""
-    return (torch.is_grad_enabled() and (d.requires_grad or e.requires_grad)) or _has_tangent(d, e)
+def _requires_grad(x):
+    """``x.requires_grad`` of the tensor under any ``torch.vmap`` wrappers (which hide it)."""
+    while _is_wrapped(x):
+        x = _unwrap(x)
+    return x.requires_grad
+
+
+def _values_only(d, e):
+    """Whether no derivative can be asked of an eigenvalue of ``d``, ``e``: then the
+    eigenvector is not computed.
+
+    Conservative under ``torch.compile`` (no whenever grad mode is on or a transform is
+    active) and under ``torch.func`` transforms other than ``vmap`` (always no).
+    """
+    if torch.compiler.is_compiling():
+        return not (torch.is_grad_enabled() or _C._are_functorch_transforms_active())
+    transforms = _C._functorch.get_interpreter_stack()
+    if transforms and any(t.key() != _VMAP for t in transforms):
+        return False
+    if torch.is_grad_enabled() and (_requires_grad(d) or _requires_grad(e)):
+        return False
+    return not _has_tangent(d, e)  # forward mode works under no_grad too
 
 
 def tridiag_eigvalsh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
@@ -126,7 +174,9 @@ def tridiag_eigvalsh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
     Parameters
     ----------
     d : Tensor, shape (..., n)
-        Diagonals (float32 or float64, CPU; integer tensors promote to float64).
+        Diagonals: float32 or float64 on the CPU (meta and fake tensors give shapes;
+        integer tensors promote to float64; under ``torch.autocast("cpu")`` float16
+        and bfloat16 are computed in float32, as ``torch.linalg.eigvalsh``).
     e : Tensor, shape (..., n - 1)
         Off-diagonals.  The batch shapes of ``d``, ``e`` (and a tensor ``k``) broadcast.
     k : int, sequence of int, or integer Tensor
@@ -149,18 +199,23 @@ def tridiag_eigvalsh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
     Raises
     ------
     ValueError
-        Bad shapes, ``k`` out of range, unknown backend, NaN/inf entries, or a
-        non-CPU tensor (no silent device copies).
+        Bad shapes, ``k`` out of range, unknown backend, NaN/inf entries.
     TypeError
-        Unsupported dtypes (float16, bfloat16, complex) or a non-integer ``k``.
+        Unsupported dtypes (float16 and bfloat16 outside autocast, complex) or a
+        non-integer ``k``.
+    NotImplementedError
+        Tensors on another device than the CPU (the dispatcher's error; no silent
+        device copies).
 
     Notes
     -----
     Without autograd (grad mode off, or no input requiring grad, and no
-    forward-mode tangent) only the eigenvalue is computed (bisection); otherwise
-    the eigenvector is computed too and saved for backward.  Works under
-    ``torch.compile(fullgraph=True)``, ``torch.func`` (``grad``, ``jacrev``,
-    ``jacfwd``, ``vmap``) and double backward.
+    forward-mode tangent or ``torch.func`` transform) only the eigenvalue is computed
+    (bisection, op ``tridiag_numba::kth_eigvalsh``); otherwise the eigenpair
+    (:class:`TridiagEighFunction`), whose eigenvector is saved for backward.  Works
+    under ``torch.compile(fullgraph=True)``, ``torch.func`` (``grad``, ``jacrev``,
+    ``jacfwd``, ``vmap``, also compiled), double backward, batched gradients
+    (``is_grads_batched``), ``torch.jit.trace`` and ``torch.export``.
 
     Examples
     --------
@@ -178,18 +233,10 @@ def tridiag_eigvalsh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
     >>> tridiag_eigvalsh(d.detach(), e, [0, 2], backend="scipy").shape
     torch.Size([2])
     """
-    d, e, k, broadening = _prepare(d, e, k, backend, eigvec_broadening)
-    eager = plain_eager(d, e)  # plain eager mode: skip the custom-op dispatch
-    if not _needs_autograd(d, e):
-        if eager:
-            return kth_eigvalsh_impl(d, e, k, backend)
-        return kth_eigvalsh_op(d, e, _k_tensor(k, d), backend)
-    if eager and not _has_tangent(d, e):  # reverse mode only: v need not be an output
-        return apply_eigvalsh_eager(d, e, k, backend, broadening)
-    if not eager:
-        k = _k_tensor(k, d)
-    w, _ = apply_eigh(d, e, k, backend, broadening, eager)
-    return w
+    d, e, k, broadening, _ = _prepare(d, e, k, backend, eigvec_broadening)
+    if _values_only(d, e):
+        return call_op(kth_eigvalsh_op, d, e, k, backend)
+    return apply_eigh(d, e, k, backend, broadening)[0]
 
 
 def tridiag_eigh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
@@ -203,7 +250,7 @@ def tridiag_eigh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
         Off-diagonals; batch shapes broadcast.
     k : int, sequence of int, or integer Tensor
         As in :func:`tridiag_eigvalsh`; a sequence of ``K`` ints adds an axis:
-        ``w`` (..., K), ``v`` (..., K, n).
+        eigenvalues (..., K), eigenvectors (..., n, K) as columns.
     backend : {"numba", "scipy"}, optional
         See :func:`tridiag_eigvalsh`.
     eigvec_broadening : float, optional
@@ -218,14 +265,19 @@ def tridiag_eigh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
 
     Returns
     -------
-    w : Tensor, shape (...,)
-        The k-th eigenvalue.
-    v : Tensor, shape (..., n)
-        Its unit eigenvector; the entry of largest magnitude is positive.
+    TridiagEighResult
+        Named tuple, as ``torch.linalg.eigh``'s:
+
+        eigenvalues : Tensor, shape (...,) or (..., K)
+            The k-th eigenvalue(s).
+        eigenvectors : Tensor, shape (..., n) or (..., n, K)
+            The unit eigenvector(s), as columns for a sequence ``k`` (as
+            ``torch.linalg.eigh(T).eigenvectors[..., k]``); the entry of largest
+            magnitude is positive.
 
     Raises
     ------
-    ValueError, TypeError
+    ValueError, TypeError, NotImplementedError
         As :func:`tridiag_eigvalsh`.
 
     Notes
@@ -251,9 +303,12 @@ def tridiag_eigh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
     >>> (v[0] ** 2).backward()
     >>> e.grad.shape
     torch.Size([2])
+    >>> both = tridiag_eigh(d, e.detach(), [0, -1])   # eigenvectors as columns
+    >>> both.eigenvalues.shape, both.eigenvectors.shape
+    (torch.Size([2]), torch.Size([3, 2]))
+    >>> torch.allclose(T.detach() @ both.eigenvectors, both.eigenvectors * both.eigenvalues)
+    True
     """
-    d, e, k, broadening = _prepare(d, e, k, backend, eigvec_broadening)
-    eager = plain_eager(d, e)
-    if not eager:
-        k = _k_tensor(k, d)
-    return apply_eigh(d, e, k, backend, broadening, eager)
+    d, e, k, broadening, several = _prepare(d, e, k, backend, eigvec_broadening)
+    w, v = apply_eigh(d, e, k, backend, broadening)
+    return TridiagEighResult(w, v.transpose(-1, -2) if several else v)

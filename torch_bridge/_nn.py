@@ -1,5 +1,6 @@
 """``TridiagSpectral``: the eigenvalue "neuron" ``x -> w_k(T(x))``."""
 
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -9,6 +10,20 @@ from torch_bridge._functional import tridiag_eigvalsh
 from torch_bridge._ops import BACKENDS
 
 __all__ = ["TridiagSpectral"]
+
+
+def _int_arg(name, value, minimum=None):
+    """``value`` as an int: TypeError for floats, bools and other non-integers (no silent
+    truncation of ``1.7``), ValueError below ``minimum``."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}") from None
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
 
 
 class TridiagSpectral(nn.Module):
@@ -22,11 +37,13 @@ class TridiagSpectral(nn.Module):
     Parameters
     ----------
     num_features : int
-        Input size.
+        Input size, ``>= 1``.
     dim : int
         Matrix size ``n >= 1``.
     k : int or sequence of int
-        Eigenvalue index/indices (0-based ascending; negative from the top).
+        Eigenvalue index/indices (0-based ascending; negative from the top), in
+        ``[-dim, dim)``.  Non-integers (``1.7``, ``4.5``, ``True``) raise ``TypeError``,
+        out-of-range values ``ValueError``.
     backend : {"numba", "scipy"}, optional
         Solver, see :func:`torch_bridge.tridiag_eigvalsh`.
     dtype, device : optional
@@ -65,16 +82,17 @@ class TridiagSpectral(nn.Module):
         super().__init__()
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {set(BACKENDS)}, got {backend!r}")
-        if int(dim) < 1:
-            raise ValueError(f"dim must be >= 1, got {dim}")
-        if int(num_features) < 1:
-            raise ValueError(f"num_features must be >= 1, got {num_features}")
-        ks = list(k) if isinstance(k, Sequence) else [k]
+        self.num_features = _int_arg("num_features", num_features, 1)
+        self.dim = _int_arg("dim", dim, 1)
+        self.backend = backend
+        several = isinstance(k, Sequence)
+        ks = [_int_arg("k", kj) for kj in (k if several else [k])]
+        if several and not ks:
+            raise ValueError("k must not be an empty sequence")
         for kj in ks:
-            if not -dim <= int(kj) < dim:
-                raise ValueError(f"k must be in [-dim, dim) = [{-dim}, {dim}), got {kj}")
-        self.num_features, self.dim, self.backend = int(num_features), int(dim), backend
-        self.k = tuple(int(kj) for kj in ks) if isinstance(k, Sequence) else int(k)
+            if not -self.dim <= kj < self.dim:
+                raise ValueError(f"k must be in [-dim, dim) = [{-self.dim}, {self.dim}), got {kj}")
+        self.k = tuple(ks) if several else ks[0]
         factory = dict(dtype=dtype, device=device)
         self.diag = nn.Linear(self.num_features, self.dim, **factory)
         # nn.Linear(..., 0) warns on init; dim = 1 has no off-diagonal.
@@ -85,7 +103,11 @@ class TridiagSpectral(nn.Module):
         """Re-initialise as described in the class Notes."""
         self.diag.reset_parameters()
         with torch.no_grad():
-            self.diag.bias.copy_(torch.linspace(-1.0, 1.0, self.dim) if self.dim > 1 else torch.zeros(1))
+            bias = self.diag.bias  # on its own device, whatever torch.set_default_device says
+            if self.dim > 1:
+                bias.copy_(torch.linspace(-1.0, 1.0, self.dim, dtype=bias.dtype, device=bias.device))
+            else:
+                bias.zero_()
             if self.offdiag is not None:
                 self.offdiag.reset_parameters()
                 self.offdiag.bias.fill_(0.5)

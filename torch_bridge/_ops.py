@@ -1,37 +1,53 @@
-"""The kernels as ``torch.library`` custom ops (no autograd of their own).
+"""The kernels as ``torch.library`` custom ops.
 
 Three ops, each taking tensors with one common batch shape ``B`` (the public
-functions broadcast before calling them):
+functions broadcast before calling them); ``k`` is an int64 tensor of shape ``B`` or
+``()`` (one index for every matrix: the numpy API's faster int path):
 
-* ``tridiag_numba::kth_eigvalsh(d (B, n), e (B, n-1), k (B) int64, backend) -> w (B)``
-* ``tridiag_numba::kth_eigh(d, e, k, backend) -> (w (B), v (B, n))``
+* ``tridiag_numba::kth_eigvalsh(d (B, n), e (B, n-1), k (B) or (), backend) -> w (B)``
+* ``tridiag_numba::kth_eigh(d, e, k, backend, broadening) -> (w (B), v (B, n))``
 * ``tridiag_numba::pinv_solve(d, e, w (B), v (B, n), b (B, n), broadening) -> u (B, n)``
 
-Each has a fake (meta) kernel with the real kernel's shape, dtype and (contiguous)
-strides, and a vmap rule that folds the vmapped dimension into the batch, so
-``torch.compile(fullgraph=True)`` traces through them and ``torch.vmap`` makes one
-batched kernel call.  Autograd lives in :mod:`torch_bridge._autograd`: an outer
-``torch.autograd.Function`` whose backward calls these ops again, which is what makes
-double backward, ``torch.func`` and compile work together (``register_autograd`` on
-the op alone fails under ``torch.func``, pytorch issue 179652).
+Every op has a kernel for the CPU only: tensors on another device get the
+dispatcher's ``NotImplementedError`` naming the op and the backend.
+Each also has
+
+* a fake kernel (meta tensors, ``FakeTensorMode``, ``torch.compile``, ``torch.export``)
+  with the real kernel's shape, dtype and (contiguous) strides;
+* a vmap rule folding the vmapped dimension into the batch (one kernel call);
+* an autocast rule (``torch.float32`` on the CPU), as ``torch.linalg.eigvalsh``;
+* an autograd formula, registered in :mod:`torch_bridge._autograd`, so that a
+  ``torch.export``-ed program (which keeps these ops) can be trained.
+
+``broadening`` of ``kth_eigh`` does not change its outputs; it is the relative
+broadening of the eigenvector derivative, an argument of the op so that an exported
+graph carries it to the op's autograd formula.
 """
 
 import numpy as np
 import torch
 from torch import Tensor, _C
 
-__all__ = ["BACKENDS", "kth_eigvalsh_op", "kth_eigh_op", "pinv_solve_op", "plain_eager"]
+__all__ = ["BACKENDS", "LIBRARY", "call_op", "kth_eigvalsh_op", "kth_eigh_op", "pinv_solve_op"]
 
 #: Accepted values of ``backend``.
 BACKENDS = ("numba", "scipy")
 
 
 # --------------------------------------------------------------------------- numpy backends
+def _raise_nonfinite(d, e):
+    """The torch layer's error for NaN/inf input (no ``check_finite`` argument to point to)."""
+    name = "d" if not np.isfinite(d).all() else "e"
+    raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+
+
 def _scipy_eigh_k(d, e, k, eigvals_only):
     """Baseline: one LAPACK call (``dstebz`` + ``dstein``) per matrix, a Python loop."""
     from scipy.linalg import eigh_tridiagonal
 
     batch, n = d.shape[:-1], d.shape[-1]
+    if not (np.isfinite(d).all() and np.isfinite(e).all()):
+        _raise_nonfinite(d, e)
     nb = int(np.prod(batch))
     d2 = d.reshape(nb, n)
     e2 = e.reshape(nb, n - 1)
@@ -48,7 +64,9 @@ def _scipy_eigh_k(d, e, k, eigvals_only):
             if v is not None:
                 v[j, 0] = 1.0
             continue
-        out = eigh_tridiagonal(d2[j], e2[j], eigvals_only=eigvals_only, select="i", select_range=(kj, kj))
+        out = eigh_tridiagonal(
+            d2[j], e2[j], eigvals_only=eigvals_only, select="i", select_range=(kj, kj), check_finite=False
+        )
         if eigvals_only:
             w[j] = out[0]
         else:
@@ -58,12 +76,21 @@ def _scipy_eigh_k(d, e, k, eigvals_only):
     return w if eigvals_only else (w, v.reshape(d.shape))
 
 
+def _k_numpy(k):
+    """``k`` for the numpy API: an int for a 0-d tensor (its fast path), else an array."""
+    return int(k) if k.ndim == 0 else k.detach().numpy()
+
+
 def _numpy_eigvalsh_k(backend, d, e, k):
     if backend == "scipy":
         return _scipy_eigh_k(d, e, k, eigvals_only=True)
     from tridiag_numba import kth_eigenvalue
 
-    return kth_eigenvalue(d, e, k)
+    # The kernels flag non-finite matrices for free (NaN results); the check is on w.
+    w = kth_eigenvalue(d, e, k, check_finite=False)
+    if np.isnan(w).any():
+        _raise_nonfinite(d, e)
+    return w
 
 
 def _numpy_eigh_k(backend, d, e, k):
@@ -71,7 +98,10 @@ def _numpy_eigh_k(backend, d, e, k):
         return _scipy_eigh_k(d, e, k, eigvals_only=False)
     from tridiag_numba import kth_eigenpair
 
-    return kth_eigenpair(d, e, k)
+    w, v = kth_eigenpair(d, e, k, check_finite=False)
+    if np.isnan(w).any():
+        _raise_nonfinite(d, e)
+    return w, v
 
 
 def _numpy_pinv_solve(d, e, w, v, b, broadening):
@@ -83,11 +113,11 @@ def _numpy_pinv_solve(d, e, w, v, b, broadening):
 _NUMPY_DTYPE = {torch.float32: np.float32, torch.float64: np.float64}
 
 
-def _fresh(x, dtype, *inputs) -> np.ndarray:
-    """``x`` as a C-contiguous, writeable array of ``dtype`` never aliasing ``inputs``.
+def _fresh(x, dtype, *inputs) -> Tensor:
+    """``x`` as a C-contiguous tensor of ``dtype`` never aliasing ``inputs`` (zero-copy
+    when the kernel returned a suitable array of its own, the usual case).
 
-    ``x`` itself when the kernel returned a suitable array of its own (the usual case);
-    otherwise a copy (opcheck checks that outputs neither alias inputs nor each other).
+    opcheck checks that outputs alias neither inputs nor each other.
     """
     want = _NUMPY_DTYPE[dtype]
     if type(x) is np.ndarray and x.dtype == want:
@@ -97,110 +127,97 @@ def _fresh(x, dtype, *inputs) -> np.ndarray:
                 if np.may_share_memory(x, a):
                     break
             else:
-                return x
-    return np.array(x, dtype=want, order="C", copy=True)
-
-
-def _from_numpy(x, dtype, *inputs) -> Tensor:
-    """:func:`_fresh` as a tensor (zero-copy)."""
-    return torch.from_numpy(_fresh(x, dtype, *inputs))
-
-
-def _k_numpy(k):
-    return k.numpy() if isinstance(k, Tensor) else k
-
-
-# --------------------------------------------------------------------------- implementations
-# Plain functions on CPU tensors (``k``: an int or an int64 tensor broadcasting against
-# the batch).  The custom ops below call them; so does the eager fast path of
-# :mod:`torch_bridge._functional` / :mod:`torch_bridge._autograd`, which skips the
-# custom-op dispatch (tens of microseconds a call) when nothing traces or transforms.
-def kth_eigvalsh_impl(d: Tensor, e: Tensor, k, backend: str) -> Tensor:
-    if d.shape[:-1].numel() == 0:
-        return d.new_empty(d.shape[:-1])
-    dn, en = d.detach().numpy(), e.detach().numpy()
-    return _from_numpy(_numpy_eigvalsh_k(backend, dn, en, _k_numpy(k)), d.dtype, dn, en)
-
-
-def kth_eigh_arrays(d: Tensor, e: Tensor, k, backend: str) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`kth_eigh_impl` returning numpy arrays (fresh: never aliasing ``d``, ``e`` or each other)."""
-    want = _NUMPY_DTYPE[d.dtype]
-    if d.shape[:-1].numel() == 0:
-        return np.empty(d.shape[:-1], want), np.empty(d.shape, want)
-    dn, en = d.detach().numpy(), e.detach().numpy()
-    w, v = _numpy_eigh_k(backend, dn, en, _k_numpy(k))
-    w = _fresh(w, d.dtype, dn, en)
-    return w, _fresh(v, d.dtype, dn, en, w)
-
-
-def kth_eigh_impl(d: Tensor, e: Tensor, k, backend: str) -> tuple[Tensor, Tensor]:
-    w, v = kth_eigh_arrays(d, e, k, backend)
-    return torch.from_numpy(w), torch.from_numpy(v)
-
-
-def pinv_solve_impl(d: Tensor, e: Tensor, w: Tensor, v: Tensor, b: Tensor, broadening: float) -> Tensor:
-    if d.shape[:-1].numel() == 0:
-        return torch.empty_like(b, memory_format=torch.contiguous_format)
-    arrays = tuple(x.detach().numpy() for x in (d, e, w, v, b))
-    return _from_numpy(_numpy_pinv_solve(*arrays, broadening), b.dtype, *arrays)
+                return torch.from_numpy(x)
+    return torch.from_numpy(np.array(x, dtype=want, order="C", copy=True))
 
 
 # --------------------------------------------------------------------------- ops
-@torch.library.custom_op("tridiag_numba::kth_eigvalsh", mutates_args=())
-def kth_eigvalsh_op(d: Tensor, e: Tensor, k: Tensor, backend: str) -> Tensor:
+# Defined with torch.library.Library rather than torch.library.custom_op: the same
+# registrations (schema, CPU kernel, fake kernel, vmap, autocast, autograd), without
+# custom_op's Python wrappers around the kernel (~50 us a call measured in a training
+# step here).  The dispatcher calls the kernels only with plain CPU tensors, below
+# autograd, functorch and every mode (they may still carry requires_grad, hence
+# ``numpy(force=True)``, which detaches).
+#: The library holding the ops' registrations (they last as long as it does).
+LIBRARY = torch.library.Library("tridiag_numba", "DEF")
+
+
+def _define(schema, kernel, fake):
+    """Define ``tridiag_numba::<schema>`` with a CPU kernel and a fake kernel; return its overload."""
+    name = schema.split("(", 1)[0]
+    LIBRARY.define(schema)
+    LIBRARY.impl(name, kernel, "CPU")
+    qualname = f"tridiag_numba::{name}"
+    torch.library.register_fake(qualname, fake, lib=LIBRARY)
+    # As torch.linalg.eigvalsh: low-precision inputs are computed in float32.
+    torch.library.register_autocast(qualname, "cpu", torch.float32, lib=LIBRARY)
+    return getattr(torch.ops.tridiag_numba, name).default
+
+
+def _kth_eigvalsh(d: Tensor, e: Tensor, k: Tensor, backend: str) -> Tensor:
     """k-th eigenvalue of each matrix: w (B,)."""
-    return kth_eigvalsh_impl(d, e, k, backend)
+    if d.shape[:-1].numel() == 0:
+        return d.new_empty(d.shape[:-1])
+    dn, en = d.numpy(force=True), e.numpy(force=True)
+    return _fresh(_numpy_eigvalsh_k(backend, dn, en, _k_numpy(k)), d.dtype, dn, en)
 
 
-@kth_eigvalsh_op.register_fake
-def _(d, e, k, backend):
+def _kth_eigvalsh_fake(d, e, k, backend):
     return d.new_empty(d.shape[:-1])
 
 
-@torch.library.custom_op("tridiag_numba::kth_eigh", mutates_args=())
-def kth_eigh_op(d: Tensor, e: Tensor, k: Tensor, backend: str) -> tuple[Tensor, Tensor]:
+def _kth_eigh(d: Tensor, e: Tensor, k: Tensor, backend: str, broadening: float) -> tuple[Tensor, Tensor]:
     """k-th eigenpair of each matrix: w (B,), v (B, n)."""
-    return kth_eigh_impl(d, e, k, backend)
+    if d.shape[:-1].numel() == 0:
+        return d.new_empty(d.shape[:-1]), d.new_empty(d.shape)
+    dn, en = d.numpy(force=True), e.numpy(force=True)
+    w, v = _numpy_eigh_k(backend, dn, en, _k_numpy(k))
+    return _fresh(w, d.dtype, dn, en), _fresh(v, d.dtype, dn, en, w)
 
 
-@kth_eigh_op.register_fake
-def _(d, e, k, backend):
+def _kth_eigh_fake(d, e, k, backend, broadening):
     return d.new_empty(d.shape[:-1]), d.new_empty(d.shape)
 
 
-@torch.library.custom_op("tridiag_numba::pinv_solve", mutates_args=())
-def pinv_solve_op(d: Tensor, e: Tensor, w: Tensor, v: Tensor, b: Tensor, broadening: float) -> Tensor:
+def _pinv_solve(d: Tensor, e: Tensor, w: Tensor, v: Tensor, b: Tensor, broadening: float) -> Tensor:
     """u = P (T - w I)^+ P b (broadened: P Re[(T - (w + i eta) I)^{-1}] P b): u (B, n)."""
-    return pinv_solve_impl(d, e, w, v, b, broadening)
+    if d.shape[:-1].numel() == 0:
+        return torch.empty_like(b, memory_format=torch.contiguous_format)
+    arrays = tuple(x.numpy(force=True) for x in (d, e, w, v, b))
+    return _fresh(_numpy_pinv_solve(*arrays, broadening), b.dtype, *arrays)
 
 
-@pinv_solve_op.register_fake
-def _(d, e, w, v, b, broadening):
+def _pinv_solve_fake(d, e, w, v, b, broadening):
     return torch.empty_like(b, memory_format=torch.contiguous_format)
 
 
-# --------------------------------------------------------------------------- eager fast path
-_is_wrapped = _C._functorch.is_functorch_wrapped_tensor
+kth_eigvalsh_op = _define(
+    "kth_eigvalsh(Tensor d, Tensor e, Tensor k, str backend) -> Tensor", _kth_eigvalsh, _kth_eigvalsh_fake
+)
+kth_eigh_op = _define(
+    "kth_eigh(Tensor d, Tensor e, Tensor k, str backend, float broadening) -> (Tensor, Tensor)",
+    _kth_eigh,
+    _kth_eigh_fake,
+)
+pinv_solve_op = _define(
+    "pinv_solve(Tensor d, Tensor e, Tensor w, Tensor v, Tensor b, float broadening) -> Tensor",
+    _pinv_solve,
+    _pinv_solve_fake,
+)
 
 
-def plain_eager(*tensors) -> bool:
-    """Whether the kernels may be called directly instead of through the custom ops.
+def call_op(op, *args):
+    """``op(*args)``; with grad mode off, entered below autograd.
 
-    True in plain eager mode: not compiling (checked first, so dynamo never traces the
-    rest), no ``torch.func`` transform active, no dispatch or torch-function mode
-    (fake tensors, ``make_fx``/export tracing, ...), and plain ``torch.Tensor`` inputs.
-    Then a direct call is exactly what the op would do, minus its dispatch overhead.
+    With grad mode off an op's autograd kernel only passes the call on (its check
+    costs tens of microseconds in Python); dispatching below autograd skips just that
+    step -- tracing, autocast, functorch and dispatch modes still see the call.
+    Dynamo traces the plain call.
     """
-    if torch.compiler.is_compiling():
-        return False
-    for x in tensors:
-        if type(x) is not Tensor or _is_wrapped(x):
-            return False
-    return not (
-        _C._are_functorch_transforms_active()
-        or _C._len_torch_dispatch_stack()
-        or _C._is_torch_function_mode_enabled()
-    )
+    if torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return op(*args)
+    with _C._AutoDispatchBelowAutograd():
+        return op(*args)
 
 
 # --------------------------------------------------------------------------- vmap rules
@@ -211,19 +228,27 @@ def _batch_first(x, bdim, size):
     return x.movedim(bdim, 0)
 
 
-@torch.library.register_vmap(kth_eigvalsh_op)
+def _k_batched(k, bdim, batch):
+    """``k`` for the batch shape ``batch = (size, *B)`` of the vmapped ``d``: 0-d, or ``batch``."""
+    if bdim is None and k.ndim == 0:
+        return k
+    k = _batch_first(k, bdim, batch[0])  # (size,) or (size, *B), or B when unbatched
+    return k.reshape(k.shape + (1,) * (len(batch) - k.ndim)).expand(batch)
+
+
+@torch.library.register_vmap("tridiag_numba::kth_eigvalsh", lib=LIBRARY)
 def _(info, in_dims, d, e, k, backend):
-    d, e, k = (_batch_first(x, bd, info.batch_size) for x, bd in zip((d, e, k), in_dims[:3]))
-    return kth_eigvalsh_op(d, e, k, backend), 0
+    d, e = (_batch_first(x, bd, info.batch_size) for x, bd in zip((d, e), in_dims[:2]))
+    return kth_eigvalsh_op(d, e, _k_batched(k, in_dims[2], d.shape[:-1]), backend), 0
 
 
-@torch.library.register_vmap(kth_eigh_op)
-def _(info, in_dims, d, e, k, backend):
-    d, e, k = (_batch_first(x, bd, info.batch_size) for x, bd in zip((d, e, k), in_dims[:3]))
-    return kth_eigh_op(d, e, k, backend), (0, 0)
+@torch.library.register_vmap("tridiag_numba::kth_eigh", lib=LIBRARY)
+def _(info, in_dims, d, e, k, backend, broadening):
+    d, e = (_batch_first(x, bd, info.batch_size) for x, bd in zip((d, e), in_dims[:2]))
+    return kth_eigh_op(d, e, _k_batched(k, in_dims[2], d.shape[:-1]), backend, broadening), (0, 0)
 
 
-@torch.library.register_vmap(pinv_solve_op)
+@torch.library.register_vmap("tridiag_numba::pinv_solve", lib=LIBRARY)
 def _(info, in_dims, d, e, w, v, b, broadening):
     args = (_batch_first(x, bd, info.batch_size) for x, bd in zip((d, e, w, v, b), in_dims[:5]))
     return pinv_solve_op(*args, broadening), 0
