@@ -80,9 +80,11 @@ class _Contention:
     lets the caller run the blocks no worker has taken, but not one a
     preempted worker holds.  So every parallel call is timed: one that took
     more than ``SLOW`` times the best time per work unit seen for its kernel
-    (plus ``SLACK`` seconds) marks the cores as contended, and calls run
-    serially for ``BACKOFF`` seconds, after which a parallel call probes
-    again.  A stalled probe costs one time slice per ``BACKOFF``.
+    and dtype (plus ``SLACK`` seconds) marks the cores as contended, and calls
+    run serially for ``BACKOFF`` seconds, after which a parallel call probes
+    again.  A stalled probe costs one time slice per ``BACKOFF``.  The first
+    call of a kernel and dtype is not counted: it may include a compile or a
+    cache load.
     """
 
     SLOW = 4.0
@@ -90,17 +92,19 @@ class _Contention:
     BACKOFF = 0.25
 
     def __init__(self):
-        self.best = {}  # kernel -> best seconds per work unit
+        self.best = {}  # (kernel, dtype) -> best seconds per work unit; None after the first call
         self.until = 0.0
 
     def parallel_ok(self):
         return self.until == 0.0 or time.perf_counter() >= self.until
 
-    def record(self, kernel, work, seconds):
+    def record(self, key, work, seconds):
         rate = seconds / work
-        best = self.best.get(kernel)
-        if best is None or rate < best:
-            self.best[kernel] = rate
+        best = self.best.get(key, 0.0)
+        if best == 0.0:
+            self.best[key] = None  # first call: compile or cache load
+        elif best is None or rate < best:
+            self.best[key] = rate
         elif seconds > self.SLOW * best * work + self.SLACK:
             self.until = time.perf_counter() + self.BACKOFF
             return
@@ -114,7 +118,7 @@ def _timed(parallel, work, *args):
     """``parallel(*args)``, timed for :class:`_Contention`."""
     start = time.perf_counter()
     parallel(*args)
-    _contention.record(parallel, work, time.perf_counter() - start)
+    _contention.record((parallel, args[0].dtype.char), work, time.perf_counter() - start)
 
 
 def _use_serial(work):

@@ -250,12 +250,14 @@ def _linear_readout(model):
     return forward
 
 
-def training_steps(batch_sizes=(256, 2048), steps=40, features=8, dim=45, seed=0):
+def training_steps(batch_sizes=(256, 2048), steps=40, features=8, dim=45, seed=0, models=("numba", "scipy", "dense", "linear")):
     """Seconds per Adam step of a TridiagSpectral regression model, step by step interleaved.
 
     Models: ``TridiagSpectral(features, dim, dim // 2)`` with backend numba and
     scipy, the same layers with dense ``torch.linalg.eigvalsh``, and with a
-    linear readout.  Returns ``{batch_size: {model: median seconds}}``.
+    linear readout (``models`` picks among them).  The scipy and dense models
+    run fewer steps (they take 10-100x longer).  Returns ``{batch_size: {model:
+    median seconds}}``.
     """
     import torch
 
@@ -265,7 +267,7 @@ def training_steps(batch_sizes=(256, 2048), steps=40, features=8, dim=45, seed=0
     results = {}
     for batch in batch_sizes:
         steppers = {}
-        for name in ("numba", "scipy", "dense", "linear"):
+        for name in models:
             torch.manual_seed(seed)
             model = TridiagSpectral(features, dim, dim // 2, backend="scipy" if name == "scipy" else "numba")
             forward = {"dense": _dense_readout, "linear": _linear_readout}.get(name, lambda m: m)(model)
