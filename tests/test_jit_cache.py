@@ -75,6 +75,10 @@ def test_edit_to_helper_in_another_module_invalidates_cache(package_copy, tmp_pa
     assert first == {"value": 4.0, "hits": 0, "misses": 1}
     again, _ = _run(package_copy, cache)
     assert again == {"value": 4.0, "hits": 1, "misses": 0}, "unchanged sources must load from the cache"
+    with open(package_copy / "tridiag_numba" / "_bench.py", "a") as f:
+        f.write("\n# an edit to a module without kernels\n")
+    unrelated, _ = _run(package_copy, cache)
+    assert unrelated == {"value": 4.0, "hits": 1, "misses": 0}, "a module without kernels must not invalidate the cache"
     (package_copy / "tridiag_numba" / "_probe_helper.py").write_text(_HELPER.format(increment="2.0"))
     edited, _ = _run(package_copy, cache)
     assert edited["value"] == 6.0, f"stale machine code after editing the helper's module: {edited}"

@@ -18,10 +18,10 @@ eigenvalue is one numba pass instead of torch operations; results and gradients 
 identical.
 ``examples/train_spectral.py`` trains a :class:`TridiagSpectral` on a toy problem.
 
-Performance note: torch's OpenMP pool and numba's parallel kernels busy-wait for
-work; on a machine with few, shared cores the two pools can slow each other down
-by up to 10x.  ``OMP_WAIT_POLICY=PASSIVE`` (set before importing torch) or running
-the kernels serially (``tridiag_numba._api.serial_kernels()``) avoids that.
+Sharing the cores: the numba kernels run on numba's tbb threading layer and back off
+to serial kernels while another pool (torch's OpenMP threads, OpenBLAS) keeps the
+cores busy (see ``tridiag_numba._jit`` and ``tridiag_numba._api._Contention``); no
+environment variable is needed.  Forked DataLoader workers may call them too.
 """
 
 from torch_bridge._autograd import TridiagEighFunction, TridiagPinvSolveFunction

@@ -37,6 +37,7 @@ import ctypes
 import hashlib
 import importlib.metadata
 import os
+import re
 import sys
 import time
 import weakref
@@ -142,8 +143,16 @@ def layer_is_fork_safe():
 # ------------------------------------------------------------------- caching
 
 
+#: A line applying a numba decorator (ours from this module, or numba's own).
+_DEFINES_KERNELS = re.compile(
+    rb"^[ \t]*@(?:kernel_inner|kernel_parallel|kernel_serial|numba\.|njit|jit|intrinsic|overload|register_jitable)",
+    re.MULTILINE,
+)
+
+
 def _package_stamp():
-    """SHA-256 of every ``.py`` file of the package, in path order (memoised on stat)."""
+    """SHA-256 over the package's kernel modules: every ``.py`` file that applies a
+    numba decorator, and this one (the options).  Memoised on (path, mtime, size)."""
     root = os.path.dirname(os.path.abspath(__file__))
     entries = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -163,9 +172,11 @@ def _hash_files(root, entries):
     if stamp is None:
         digest = hashlib.sha256()
         for relpath, _, _ in entries:
-            digest.update(relpath.encode())
             with open(os.path.join(root, relpath), "rb") as f:
-                digest.update(hashlib.sha256(f.read()).digest())
+                source = f.read()
+            if relpath == os.path.basename(__file__) or _DEFINES_KERNELS.search(source):
+                digest.update(relpath.encode())
+                digest.update(hashlib.sha256(source).digest())
         stamp = _STAMPS[entries] = digest.hexdigest()
     return stamp
 
@@ -177,7 +188,10 @@ class KernelSourcesLocator(caching._CacheLocator):
     that defines it, so an edit to a helper in another module would leave
     callers running stale machine code.  This locator wraps the locator numba
     would have chosen (same cache directory, same file names) and adds the
-    hash of every module of the package to the stamp.  It serves only
+    hash of every kernel module of the package to the stamp (found by
+    scanning for numba decorators, so new modules count without a list; a
+    module that only feeds kernels constants must define them beside the
+    kernels).  It serves only
     functions compiled through this module's decorators.
     """
 
