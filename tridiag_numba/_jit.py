@@ -69,7 +69,7 @@ def _decorator(options, doc):
         if func is None:  # used as @kernel_inner(inline="always")
             return lambda f: kernel(f, **extra)
         _KERNELS.add(func)
-        return numba.njit(func, **options, **extra)
+        return numba.njit(func, **{**options, **extra})
 
     kernel.__doc__ = doc
     return kernel
