@@ -112,7 +112,7 @@ def test_main_rejects_bad_options(capsys):
 def test_main_command_runs():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run(
-        [sys.executable, "-m", "tridiag_numba", "--sizes", "4x6", "--quick", "--no-torch"],
+        [sys.executable, "-m", "tridiag_numba", "--sizes", "4x6", "--quick", "--no-torch", "--no-context"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -17,6 +17,7 @@ import pytest
 
 import tridiag_numba as tn
 from conftest import assert_eigenvalues, assert_eigenvectors, ref_eigh
+from tridiag_numba import _api
 from tridiag_numba._api import serial_kernels
 from tridiag_numba.matrices import glued_wilkinson, random_batch
 
@@ -50,6 +51,9 @@ def parallel_calls(monkeypatch):
     the comparison below cannot silently compare serial with serial."""
     import tridiag_numba._kernels as kernels
 
+    # The contention guard must not send these calls to the serial twins on a busy machine.
+    monkeypatch.setattr(_api._Contention, "BACKOFF", 0.0)
+    monkeypatch.setattr(_api._contention, "until", 0.0)
     called = []
     for name in dir(kernels):
         fn = getattr(kernels, name)
@@ -134,3 +138,37 @@ def test_thread_pool_inside_serial_context_and_main_parallel():
         others = fut.result()
     for got in mains + others:
         _assert_identical(want, got, "concurrent serial/parallel")
+
+
+def test_contention_guard_backs_off_and_probes_again(monkeypatch):
+    """A parallel call far slower than the best seen for its kernel sends calls to the
+    serial twins for BACKOFF seconds; the next parallel call after that probes again."""
+    clock = [100.0]
+    monkeypatch.setattr(_api.time, "perf_counter", lambda: clock[0])
+    guard = _api._Contention()
+    kernel = object()
+    guard.record(kernel, 10000, 20.0)  # the first call (a compile) is not counted
+    assert guard.parallel_ok()
+    guard.record(kernel, 10000, 50e-6)  # 5 ns per step: the best so far
+    guard.record(kernel, 10000, 60e-6)  # a little slower: still fine
+    assert guard.parallel_ok()
+    stalled = guard.SLOW * 50e-6 + guard.SLACK + 1e-6
+    guard.record(kernel, 10000, stalled)  # a stall (a worker waited for a time slice)
+    assert not guard.parallel_ok()
+    clock[0] += guard.BACKOFF / 2
+    assert not guard.parallel_ok()
+    clock[0] += guard.BACKOFF
+    assert guard.parallel_ok()  # probe
+    guard.record(kernel, 20000, 100e-6)  # the probe ran at full speed
+    assert guard.parallel_ok() and guard.until == 0.0
+
+
+def test_contention_backoff_runs_serial_kernels(monkeypatch, parallel_calls):
+    """While the guard backs off, the numpy layer runs the serial twins (same results)."""
+    d, e = random_batch((160,), 40, seed=3)
+    want = tn.kth_eigenvalue(d, e, 5)
+    assert parallel_calls
+    parallel_calls.clear()
+    monkeypatch.setattr(_api._contention, "until", _api.time.perf_counter() + 60.0)
+    np.testing.assert_array_equal(tn.kth_eigenvalue(d, e, 5), want)
+    assert not parallel_calls

@@ -21,10 +21,10 @@ functions behave as a torch op under each of them.
 registers them, so do that before ``torch.export.load`` (and before running a loaded
 program) in a fresh process.
 
-Performance note: torch's OpenMP pool and numba's parallel kernels busy-wait for
-work; on a machine with few, shared cores the two pools can slow each other down
-by up to 10x.  ``OMP_WAIT_POLICY=PASSIVE`` (set before importing torch) or running
-the kernels serially (``tridiag_numba._api.serial_kernels()``) avoids that.
+Sharing the cores: the numba kernels run on numba's tbb threading layer and back off
+to serial kernels while another pool (torch's OpenMP threads, OpenBLAS) keeps the
+cores busy (see ``tridiag_numba._jit`` and ``tridiag_numba._api._Contention``); no
+environment variable is needed.  Forked DataLoader workers may call them too.
 """
 
 try:

@@ -12,6 +12,13 @@
    dense eigh (numpy; torch if installed), with how many times faster this
    library is.  All implementations of a row are timed in this process by
    interleaved repetition (:func:`tridiag_numba._bench.compare`).
+4. Prints in-context figures (:mod:`tridiag_numba._bench_context`): single
+   calls round-robin with scipy and dense eigh, a call right after a dense
+   numpy ``eigvalsh`` and after a torch matmul, and a ``TridiagSpectral``
+   training step against the scipy backend, dense ``eigvalsh`` and a linear
+   readout (``--no-context`` skips them).
+
+``--precompile`` only compiles every kernel into numba's cache (progress bar).
 
 Progress goes to stderr, results to stdout.
 """
@@ -90,6 +97,16 @@ def _parse_args(argv):
         action="store_true",
         help="time the full-spectrum grid (all eigenvalues/eigenpairs, ranges, n up to 10**6; "
         "tridiag_numba/_bench_spectra.py, several minutes) instead of the default table",
+    )
+    parser.add_argument(
+        "--no-context",
+        action="store_true",
+        help="skip the in-context figures (single calls beside numpy/scipy/torch, training steps)",
+    )
+    parser.add_argument(
+        "--precompile",
+        action="store_true",
+        help="only compile every kernel (float32 and float64, torch ops unless --no-torch) into numba's cache, with a progress bar",
     )
     args = parser.parse_args(argv)
     try:
@@ -347,11 +364,29 @@ def _table(args, progress):
     return out, labels
 
 
+def _context(args, progress):
+    """The in-context figures (tridiag_numba._bench_context): what a program calling
+    this library between numpy, scipy and torch calls sees."""
+    from tridiag_numba import _bench_context
+
+    print(
+        "\nIn context (single calls timed one by one, medians; the tight-loop table above is the best case):",
+        flush=True,
+    )
+    for line in _bench_context.context_report(with_torch=not args.no_torch, quick=args.quick, progress=progress):
+        print(line, flush=True)
+
+
 def main(argv=None):
     args = _parse_args(argv)
     if args.dask is not None:
         return _dask_ensemble.run(args)
     progress = _Progress()
+    if args.precompile:
+        from tridiag_numba._precompile import precompile
+
+        precompile(with_torch=not args.no_torch)
+        return 0
     import tridiag_numba
 
     print("tridiag_numba benchmark: " + "; ".join(_versions(not args.no_torch)))
@@ -390,6 +425,8 @@ def main(argv=None):
     for name, texts in labels.items():
         print(f"  {_bench.IMPLEMENTATIONS[name]:26s} " + "; ".join(sorted(texts)))
     print("Dense matrices are built before timing; torch rows time the graph from (d, e).")
+    if not args.no_context:
+        _context(args, progress)
     progress("done")
     return 0
 

@@ -6,14 +6,16 @@ translation of a kernel ``info`` code into an exception happens here.
 
 import math
 import operator
+import os
 import sys
 import threading
+import time
 from contextlib import contextmanager
 
-import numba
 import numpy as np
 
 from . import _drivers as D
+from . import _jit
 from . import _kernels as K
 
 __all__ = [
@@ -63,27 +65,94 @@ def serial_kernels():
         _local.serial = previous
 
 
-def _threadsafe_layer():
-    try:
-        return numba.threading_layer() in ("tbb", "omp")
-    except ValueError:  # no parallel kernel has run yet: the layer is unknown
-        return False
-
-
 #: Below this many recurrence steps (lanes x n) a call runs serially: a
-#: parallel launch costs ~10 us and, on a busy machine, a descheduled worker
-#: thread stalls the whole call.
+#: parallel launch costs a few us, and a call of about one block per thread
+#: gains nothing from a second thread.
 _PARALLEL_MIN_WORK = 4096
+
+
+class _Contention:
+    """Back off to the serial kernels while a parallel launch would stall.
+
+    Right after another library's parallel call (OpenBLAS, torch's OpenMP
+    pool) its threads keep spinning for up to ~0.1 s, and on a machine with
+    few cores our worker thread then waits for a time slice (milliseconds,
+    against tens of microseconds of work); other processes do the same.  tbb
+    lets the caller run the blocks no worker has taken, but not one a
+    preempted worker holds.  So every parallel call is timed: one that took
+    more than ``SLOW`` times the best time per work unit seen for its kernel
+    and dtype (plus ``SLACK`` seconds) marks the cores as contended, and calls
+    run serially for ``BACKOFF`` seconds, after which a parallel call probes
+    again.  A stalled probe costs one time slice per ``BACKOFF``.  The first
+    call of a kernel and dtype is not counted: it may include a compile or a
+    cache load.
+    """
+
+    SLOW = 4.0
+    SLACK = 300e-6
+    BACKOFF = 0.25
+
+    def __init__(self):
+        self.best = {}  # (kernel, dtype) -> best seconds per work unit; None after the first call
+        self.until = 0.0
+
+    def parallel_ok(self):
+        return self.until == 0.0 or time.perf_counter() >= self.until
+
+    def record(self, key, work, seconds):
+        rate = seconds / work
+        best = self.best.get(key, 0.0)
+        if best == 0.0:
+            self.best[key] = None  # first call: compile or cache load
+        elif best is None or rate < best:
+            self.best[key] = rate
+        elif seconds > self.SLOW * best * work + self.SLACK:
+            self.until = time.perf_counter() + self.BACKOFF
+            return
+        self.until = 0.0
+
+
+_contention = _Contention()
+
+
+def _timed(parallel, work, *args):
+    """``parallel(*args)``, timed for :class:`_Contention`."""
+    start = time.perf_counter()
+    parallel(*args)
+    _contention.record((parallel, args[0].dtype.char), work, time.perf_counter() - start)
 
 
 def _use_serial(work):
     """Whether this call should run the serial twin of a kernel.
 
     ``work`` is the number of scalar recurrence steps (e.g. lanes x n).
+    ``_local.serial`` is set by :func:`serial_kernels`, and for every thread
+    of a child forked after a parallel launch on a layer that is not
+    fork-safe (GNU OpenMP, see :func:`_serial_after_fork`).  While
+    :class:`_Contention` backs off, every call runs serially.
     """
     if work < _PARALLEL_MIN_WORK or _local.serial:
         return True
-    return threading.get_ident() != _MAIN_THREAD and not _threadsafe_layer()
+    if threading.get_ident() != _MAIN_THREAD and not _jit.layer_is_thread_safe():
+        return True
+    return not _contention.parallel_ok()
+
+
+def _serial_after_fork():
+    """In a forked child: serial kernels everywhere if the parent's layer cannot fork.
+
+    GNU OpenMP's threads do not exist in the child, and its first parallel
+    region would hang (multiprocessing's default start method and torch's
+    DataLoader workers fork).  ``tbb`` and ``workqueue`` need nothing.
+    """
+    global _MAIN_THREAD
+    _MAIN_THREAD = threading.get_ident()  # the forking thread is the child's only one
+    if not _jit.layer_is_fork_safe():
+        _Local.serial = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_serial_after_fork)
 
 
 _modules_get = sys.modules.get
@@ -279,7 +348,7 @@ def _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype):
     if _serial_lanes(m, d2.shape[1]):
         K.kth_eigenvalues_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, m, w, ws, info)
     else:
-        K.kth_eigenvalues_parallel(d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), w, ws, info)
+        _timed(K.kth_eigenvalues_parallel, m * d2.shape[1], d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), w, ws, info)
     return w, ws, info
 
 
@@ -316,10 +385,16 @@ def _eigenvectors(d2, e2, ws, kidx, mcount, dtype):
     if m == 1 and (mcount == 1).all():
         # One vector per matrix: no cluster to re-orthogonalise, so the
         # matrices run side by side as SIMD lanes.
-        (K.eigenvector1_serial if serial or nb <= K.LANES else K.eigenvector1_parallel)(d2, e2, ws, kidx, eps, tiny, v, info)
+        if serial or nb <= K.LANES:
+            K.eigenvector1_serial(d2, e2, ws, kidx, eps, tiny, v, info)
+        else:
+            _timed(K.eigenvector1_parallel, nb * n, d2, e2, ws, kidx, eps, tiny, v, info)
     else:
         # Inverse iteration is ~4 recurrences of length n per vector.
-        (K.eigenvectors_serial if serial else K.eigenvectors_parallel)(d2, e2, ws, kidx, mcount, eps, tiny, v, info)
+        if serial:
+            K.eigenvectors_serial(d2, e2, ws, kidx, mcount, eps, tiny, v, info)
+        else:
+            _timed(K.eigenvectors_parallel, 4 * nb * n * m, d2, e2, ws, kidx, mcount, eps, tiny, v, info)
     return v, info
 
 
@@ -404,7 +479,7 @@ def _solve_pairs(d2, e2, batch, lane_b, lane_k, tol, dtype, check_finite):
         if _serial_lanes(nb, n):
             K.kth_eigenpairs_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, nb, w, ws, info, v, vinfo)
         else:
-            K.kth_eigenpairs_parallel(d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(nb), w, ws, info, v, vinfo)
+            _timed(K.kth_eigenpairs_parallel, nb * n, d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(nb), w, ws, info, v, vinfo)
     nonfinite = _check_eigenvalue_info(info.reshape(nb, 1), batch, d2, e2, check_finite)
     _raise_info(vinfo, batch, "inverse iteration")
     return w.reshape(nb, 1), v, nonfinite

@@ -3,7 +3,9 @@
 Why these options:
 
 * ``cache=True`` -- a cold parallel compile costs seconds; the on-disk cache
-  brings the first call of a fresh process down to a cache load.
+  brings the first call of a fresh process down to a cache load.  The cache
+  of every kernel is keyed on the sources of the whole package
+  (:class:`KernelSourcesLocator`), not only on the file that defines it.
 * ``nogil=True`` -- kernels release the GIL, so Python threads (and torch's
   autograd engine) can run them concurrently.
 * ``error_model="numpy"`` -- float division by zero gives inf/nan instead of
@@ -13,21 +15,272 @@ Why these options:
   LLVM reassociate the Sturm recurrence, whose error analysis assumes IEEE
   arithmetic.
 
+Threading layer: numba's ``tbb`` layer, from the ``tbb`` pip dependency.  Its
+worker threads take work from the calling thread's queue instead of being
+handed a fixed share, so a worker that the OS has not scheduled yet (both
+cores busy with another library's spinning pool) delays nothing: the caller
+runs the remaining blocks itself.  With GNU OpenMP (numba's ``omp`` layer)
+every thread owns a static share and the caller waits for the slowest one:
+right after ``numpy.linalg.eigvalsh`` a 40 us call took milliseconds.  tbb is
+also thread- and fork-safe.  pip installs ``libtbb`` into ``<prefix>/lib``,
+which the dynamic loader does not search, so :func:`_preload_tbb` loads it
+by path before numba looks for it by name.
+
 Every parallel driver has a serial twin (``kernel_serial``) compiled from its
-own Python function: numba's ``workqueue`` threading layer aborts the process
-when two Python threads launch parallel kernels at once, so the numpy layer
-runs the serial twin off the main thread when the layer is not thread-safe.
+own Python function, compiled only when it is used: the numpy layer runs it
+for small batches, inside ``serial_kernels()``, off the main thread when the
+layer is not thread-safe, and in a child forked from a process whose layer is
+not fork-safe (see ``tridiag_numba._api``).
 """
 
-from functools import partial
+import ctypes
+import hashlib
+import importlib.metadata
+import os
+import re
+import sys
+import time
+import weakref
+from contextlib import contextmanager
 
 import numba
+from numba.core import caching, event
+
+__all__ = [
+    "KernelSourcesLocator",
+    "compile_notices",
+    "kernel_inner",
+    "kernel_parallel",
+    "kernel_serial",
+    "layer_is_fork_safe",
+    "layer_is_thread_safe",
+    "threading_layer",
+]
 
 _COMMON = dict(nogil=True, cache=True, error_model="numpy")
 
-#: Batch drivers whose outer loop is a ``numba.prange`` over blocks of matrices.
-kernel_parallel = partial(numba.njit, parallel=True, **_COMMON)
-#: Serial twins of the batch drivers (same body, ``prange`` runs as ``range``).
-kernel_serial = partial(numba.njit, parallel=False, **_COMMON)
-#: Helpers called from drivers; inlined by LLVM where profitable.
-kernel_inner = partial(numba.njit, **_COMMON)
+#: Python functions compiled through the decorators below (their caches are
+#: keyed on the whole package's sources).
+_KERNELS = weakref.WeakSet()
+
+
+def _decorator(options, doc):
+    def kernel(func=None, **extra):
+        if func is None:  # used as @kernel_inner(inline="always")
+            return lambda f: kernel(f, **extra)
+        _KERNELS.add(func)
+        return numba.njit(func, **{**options, **extra})
+
+    kernel.__doc__ = doc
+    return kernel
+
+
+kernel_parallel = _decorator(
+    dict(parallel=True, **_COMMON), "Batch drivers whose outer loop is a ``numba.prange`` over blocks of matrices."
+)
+kernel_serial = _decorator(
+    dict(parallel=False, **_COMMON), "Serial twins of the batch drivers (same body, ``prange`` runs as ``range``)."
+)
+kernel_inner = _decorator(_COMMON, "Helpers called from drivers; inlined by LLVM where profitable.")
+
+
+# ----------------------------------------------------------- threading layer
+
+_TBB_LIBRARY = {"linux": "libtbb.so.12", "darwin": "libtbb.12.dylib", "win32": "tbb12.dll"}
+
+
+def _preload_tbb():
+    """Load pip's ``libtbb`` by path so that numba's ``tbb`` layer finds it by name.
+
+    Does nothing when numba's threads already run, when the ``tbb``
+    distribution is not installed or when its library cannot be loaded (numba
+    then falls back to ``omp`` or ``workqueue``, which the numpy layer handles).
+    """
+    from numba.np.ufunc import parallel
+
+    name = _TBB_LIBRARY.get(sys.platform)
+    if name is None or parallel._is_initialized:
+        return
+    try:
+        files = importlib.metadata.files("tbb") or ()
+    except importlib.metadata.PackageNotFoundError:
+        return
+    for f in files:
+        if f.name == name:
+            try:
+                ctypes.CDLL(os.fspath(f.locate()), mode=ctypes.RTLD_GLOBAL)
+            except OSError:
+                pass
+            return
+
+
+_preload_tbb()
+
+
+def threading_layer():
+    """numba's threading layer, or None while no parallel kernel has started it."""
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return None
+
+
+def layer_is_thread_safe():
+    """Whether two Python threads may launch parallel kernels at once (not ``workqueue``)."""
+    return threading_layer() in ("tbb", "omp")
+
+
+def layer_is_fork_safe():
+    """Whether a child forked after a parallel launch may launch parallel kernels.
+
+    GNU OpenMP's pool does not survive ``fork``: the child's first parallel
+    region waits forever for threads that do not exist (or libgomp aborts).
+    ``tbb`` and ``workqueue`` re-create their threads in the child.
+    """
+    return threading_layer() in (None, "tbb", "workqueue")
+
+
+# ------------------------------------------------------------------- caching
+
+
+#: A line applying a numba decorator (ours from this module, or numba's own).
+_DEFINES_KERNELS = re.compile(
+    rb"^[ \t]*@(?:kernel_inner|kernel_parallel|kernel_serial|numba\.|njit|jit|intrinsic|overload|register_jitable)",
+    re.MULTILINE,
+)
+
+
+def _package_stamp():
+    """SHA-256 over the package's kernel modules: every ``.py`` file that applies a
+    numba decorator, and this one (the options).  Memoised on (path, mtime, size)."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(x for x in dirnames if x != "__pycache__")
+        for filename in sorted(x for x in filenames if x.endswith(".py")):
+            path = os.path.join(dirpath, filename)
+            st = os.stat(path)
+            entries.append((os.path.relpath(path, root), st.st_mtime_ns, st.st_size))
+    return _hash_files(root, tuple(entries))
+
+
+_STAMPS = {}
+
+
+def _hash_files(root, entries):
+    stamp = _STAMPS.get(entries)
+    if stamp is None:
+        digest = hashlib.sha256()
+        for relpath, _, _ in entries:
+            with open(os.path.join(root, relpath), "rb") as f:
+                source = f.read()
+            if relpath == os.path.basename(__file__) or _DEFINES_KERNELS.search(source):
+                digest.update(relpath.encode())
+                digest.update(hashlib.sha256(source).digest())
+        stamp = _STAMPS[entries] = digest.hexdigest()
+    return stamp
+
+
+class KernelSourcesLocator(caching._CacheLocator):
+    """numba cache locator for this package's kernels: fresh only if no source changed.
+
+    numba's own locators stamp a cached function with the hash of the one file
+    that defines it, so an edit to a helper in another module would leave
+    callers running stale machine code.  This locator wraps the locator numba
+    would have chosen (same cache directory, same file names) and adds the
+    hash of every kernel module of the package to the stamp (found by
+    scanning for numba decorators, so new modules count without a list; a
+    module that only feeds kernels constants must define them beside the
+    kernels).  It serves only
+    functions compiled through this module's decorators.
+    """
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def ensure_cache_path(self):
+        self._inner.ensure_cache_path()
+
+    def get_cache_path(self):
+        return self._inner.get_cache_path()
+
+    def get_source_stamp(self):
+        return (self._inner.get_source_stamp(), _package_stamp())
+
+    def get_disambiguator(self):
+        return self._inner.get_disambiguator()
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if py_func not in _KERNELS:
+            return None
+        for base in caching.CacheImpl._locator_classes:
+            if base is not cls:
+                inner = base.from_function(py_func, py_file)
+                if inner is not None:
+                    return cls(inner)
+        return None
+
+
+if not any(c.__name__ == KernelSourcesLocator.__name__ for c in caching.CacheImpl._locator_classes):
+    caching.CacheImpl._locator_classes.insert(0, KernelSourcesLocator)
+
+
+# ------------------------------------------------------- first-use message
+
+
+class _CompileNotice(event.Listener):
+    """One line on stderr while numba compiles one of our drivers (not on a cache load).
+
+    numba fires ``numba:compile`` only after its cache missed; helpers compiled
+    on behalf of a driver are nested inside it and stay silent.
+    """
+
+    def __init__(self):
+        self.depth = 0
+        self.start = 0.0
+        self.enabled = True
+
+    def _ours(self, ev):
+        dispatcher = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
+        return getattr(dispatcher, "py_func", None) in _KERNELS
+
+    def on_start(self, ev):
+        if not self._ours(ev):
+            return
+        self.depth += 1
+        if self.depth == 1 and self.enabled:
+            self.start = time.perf_counter()
+            args = ev.data.get("args") or ()
+            dtype = getattr(args[0], "dtype", "") if args else ""
+            print(
+                f"tridiag_numba: compiling {ev.data['dispatcher'].py_func.__name__}({dtype}) for first use; "
+                "cached for later runs ...",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def on_end(self, ev):
+        if not self._ours(ev):
+            return
+        self.depth -= 1
+        if self.depth == 0 and self.enabled:
+            print(f" {time.perf_counter() - self.start:.1f} s", file=sys.stderr, flush=True)
+
+
+_NOTICE = next((x for x in event._registered.get("numba:compile", ()) if type(x).__name__ == "_CompileNotice"), None)
+if _NOTICE is None:
+    _NOTICE = _CompileNotice()
+    event.register("numba:compile", _NOTICE)
+
+
+@contextmanager
+def compile_notices(enabled):
+    """Switch the compile notice on or off inside the block (``--precompile`` draws a bar instead)."""
+    previous = _NOTICE.enabled
+    _NOTICE.enabled = enabled
+    try:
+        yield
+    finally:
+        _NOTICE.enabled = previous
