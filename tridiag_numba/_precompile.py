@@ -48,6 +48,8 @@ def _numpy_calls(d, e):
     tn.eigh_tridiagonal(d, e, select="i", select_range=(2, 2))
     tn.eigh_tridiagonal(d, e, select="i", select_range=(2, 4))
     tn.eigh_tridiagonal(d, e, select="v", select_range=(-0.5, 0.5))
+    # The LAPACK kernel (_full_spectrum: one kernel for every driver code).
+    tn.eigh_tridiagonal(d, e)
 
 
 def _torch_calls(d, e):
