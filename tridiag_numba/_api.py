@@ -207,6 +207,19 @@ def _raise_nonfinite(d2, e2):
     )
 
 
+def _core_size(d, e):
+    """n, after checking the matrix axes of ``d`` (..., n) and ``e`` (..., n-1)
+    (anything with ``ndim`` and ``shape``: numpy or dask arrays)."""
+    if d.ndim < 1:
+        raise ValueError(f"d must have shape (..., n) with n >= 1; got a scalar (shape {d.shape})")
+    n = d.shape[-1]
+    if n == 0:
+        raise ValueError(f"d must have shape (..., n) with n >= 1; got shape {d.shape} (n = 0)")
+    if e.ndim < 1 or e.shape[-1] != n - 1:
+        raise ValueError(f"e must have shape (..., n-1) = (..., {n - 1}) to match d of shape {d.shape}; got e of shape {e.shape}")
+    return n
+
+
 def _prepare(d, e, extra_batch=()):
     """Validate ``d``/``e``; return (d2, e2, batch_shape, n, dtype).
 
@@ -230,13 +243,7 @@ def _prepare(d, e, extra_batch=()):
                 return d.reshape(nb, n), e.reshape(nb, n - 1), ds[:-1], n, dt
     d = _as_real_array(d, "d")
     e = _as_real_array(e, "e")
-    if d.ndim < 1:
-        raise ValueError(f"d must have shape (..., n) with n >= 1; got a scalar (shape {d.shape})")
-    n = d.shape[-1]
-    if n == 0:
-        raise ValueError(f"d must have shape (..., n) with n >= 1; got shape {d.shape} (n = 0)")
-    if e.ndim < 1 or e.shape[-1] != n - 1:
-        raise ValueError(f"e must have shape (..., n-1) = (..., {n - 1}) to match d of shape {d.shape}; got e of shape {e.shape}")
+    n = _core_size(d, e)
     batch = d.shape[:-1]
     if e.shape[:-1] != batch or (extra_batch and tuple(extra_batch) != batch):
         try:

@@ -167,13 +167,7 @@ def _as_input(x, name):
 def _broadcast_batch(d, e, k_shape=()):
     """The numpy path's shape checks and messages (``_api._prepare``);
     returns (batch, n)."""
-    if d.ndim < 1:
-        raise ValueError(f"d must have shape (..., n) with n >= 1; got a scalar (shape {d.shape})")
-    n = d.shape[-1]
-    if n == 0:
-        raise ValueError(f"d must have shape (..., n) with n >= 1; got shape {d.shape} (n = 0)")
-    if e.ndim < 1 or e.shape[-1] != n - 1:
-        raise ValueError(f"e must have shape (..., n-1) = (..., {n - 1}) to match d of shape {d.shape}; got e of shape {e.shape}")
+    n = _api._core_size(d, e)
     try:
         batch = np.broadcast_shapes(d.shape[:-1], e.shape[:-1], tuple(k_shape))
     except ValueError:
