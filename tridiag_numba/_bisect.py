@@ -3,10 +3,9 @@ end game, for a chunk of jobs (:func:`_kth_block`).
 
 The bracket invariant -- ``lo``/``hi`` with Sturm counts ``clo``/``chi``,
 ``clo <= k < chi`` -- is kept here: after :func:`._lanes._lane_start` sets the
-Gershgorin bracket, the only writes to ``lo``/``hi``/``clo``/``chi`` are in
-:func:`_kth_block` right after a Sturm count at the new end (the pass's
-count, or :func:`_snap_single`'s).  Laguerre and interpolation only propose
-the next shift.
+Gershgorin bracket, the only writer of ``lo``/``hi``/``clo``/``chi`` is
+:func:`_move_bracket`, which takes a shift together with its Sturm count.
+Laguerre steps and interpolation only propose the next shift.
 """
 
 import math
@@ -23,6 +22,27 @@ from ._sturm_ir import _VEC, _sturm_pass_gather
 # With at most this many slots busy, a pass gathers just those into one or
 # two vectors (_sturm_pass_gather takes up to 2 * _VEC).
 _FEW_SLOTS = 16
+
+
+@kernel_inner(inline="always")
+def _move_bracket(l, k, xs, c, inward_only, lo, hi, clo, chi):
+    """Slot ``l``'s bracket after a Sturm count: ``c`` eigenvalues lie below
+    the shift ``xs``, so ``xs`` becomes the lower end (with count ``c``) if
+    ``c <= k`` and the upper end otherwise.
+
+    The one writer of ``lo``/``hi``/``clo``/``chi`` once
+    :func:`._lanes._lane_start` has set the Gershgorin bracket: every end is a
+    shift with its count, so ``clo <= k < chi`` holds and the bracket always
+    contains eigenvalue ``k``.  ``inward_only`` (the second count of an
+    end-game pair) ignores a shift that would widen the bracket.
+    """
+    if c <= k:
+        if not inward_only or xs > lo[l]:
+            lo[l] = xs
+            clo[l] = c
+    elif not inward_only or xs < hi[l]:
+        hi[l] = xs
+        chi[l] = c
 
 
 @kernel_inner
@@ -217,24 +237,11 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
             k = lane_k[j]
             xl = x[l]
             cl = int(st[5, l])
-            if cl <= k:
-                lo[l] = xl
-                clo[l] = cl
-            else:
-                hi[l] = xl
-                chi[l] = cl
+            _move_bracket(l, k, xl, cl, False, lo, hi, clo, chi)
             if pair[l] != 0:
                 # The pair's second count: it moves an end only inwards.
                 pair[l] = 0
-                xs2 = x2[l]
-                c2 = cnt2[l]
-                if c2 <= k:
-                    if xs2 > lo[l]:
-                        lo[l] = xs2
-                        clo[l] = c2
-                elif xs2 < hi[l]:
-                    hi[l] = xs2
-                    chi[l] = c2
+                _move_bracket(l, k, x2[l], cnt2[l], True, lo, hi, clo, chi)
             lol = lo[l]
             hil = hi[l]
             thr = max(atol[l], pivmin, rtol * max(abs(lol), abs(hil)))
