@@ -1,6 +1,6 @@
 """Batched LAPACK drivers: all eigenvalues, all or many eigenpairs.
 
-Bisection and inverse iteration (``_kernels.py``) are the right tool for a
+Bisection and inverse iteration (``_bisect.py``, ``_stein.py``) are the right tool for a
 few eigenpairs per matrix; for all of them, or a large part of the
 spectrum, LAPACK's dedicated algorithms do O(n^2) work or less with small
 constants: ``sterf`` (root-free QR, eigenvalues only), ``stev`` (implicit

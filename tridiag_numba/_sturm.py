@@ -1,0 +1,85 @@
+"""The Sturm recurrence: the scalar reference step, the pass over lanes, and
+the count of eigenvalues below one value.
+
+:func:`_sturm_step` is the reference, in plain Python-numba, for the IR
+passes of :mod:`._sturm_ir`; :func:`_sturm_pass` (what the bisection engine
+calls) explains the recurrence and runs its SIMD form.
+"""
+
+from ._jit import kernel_inner
+from ._scaling import _pow2_pair, _scale_exponent
+from ._sturm_ir import _sturm_pass_simd
+
+
+@kernel_inner(inline="always")
+def _sturm_step(db, e2b, x, pivmin, st, i, l):
+    """Step ``i`` of slot ``l``'s Sturm sequence with its Laguerre sums: the
+    scalar form of :func:`_sturm_pass_simd`'s step, operation for operation
+    (the reference the IR passes are tested against)."""
+    zero = db.dtype.type(0.0)
+    one = db.dtype.type(1.0)
+    two = db.dtype.type(2.0)
+    e2 = e2b[i, l]
+    rp = st[0, l]
+    ap = st[1, l]
+    q = db[i, l] - x[l] - e2 * rp
+    q = q if abs(q) >= pivmin else -pivmin
+    rn = one / q
+    an = (e2 * ap * rp - one) * rn
+    cn = e2 * rp * (st[2, l] - two * ap * ap) * rn
+    st[0, l] = rn
+    st[1, l] = an
+    st[2, l] = cn
+    st[3, l] += an
+    st[4, l] += an * an - cn
+    st[5, l] += one if q < zero else zero
+
+
+@kernel_inner(inline="always")
+def _sturm_pass(db, e2b, x, pivmin, st):
+    """One Sturm sequence per lane at shifts ``x``, with Laguerre sums.
+
+    ``q_i = d_i - x - e_{i-1}**2 / q_{i-1}`` are the pivots of the LDL^T
+    factorisation of ``T - x I``; the number of negative pivots is the number
+    of eigenvalues below ``x`` (Sylvester's law of inertia).  Pivots smaller
+    than ``pivmin`` are replaced by ``-pivmin`` as in dstebz.
+
+    Because ``prod q_i = det(T - x I)``, the derivatives of the pivots give
+    ``s1 = sum_j 1/(x - w_j)`` and ``s2 = sum_j 1/(x - w_j)**2`` for Laguerre's
+    method at the cost of a few multiplies per step: with ``r = 1/q``,
+    ``a = q'/q`` and ``c = q''/q``:
+    ``q'_i = -1 + e2 a_{i-1} r_{i-1}``, ``q''_i = e2 r_{i-1} (c_{i-1} - 2 a_{i-1}**2)``.
+    Overflow of a/c near a pole only spoils s1/s2 (the caller then bisects);
+    the count never depends on them.
+
+    ``db`` (n, ROW) holds the scaled diagonals, ``e2b`` (n, ROW) the squared
+    off-diagonals (row 0 zero), ``x`` (LANES,) the shifts; on return ``st``
+    (6, LANES) holds, per lane, the last r, a, c and then s1, s2 and the
+    count.  The work is :func:`_sturm_pass_simd`'s.
+    """
+    _sturm_pass_simd(db, e2b, x, pivmin, st)
+
+
+@kernel_inner
+def _sturm_count_value(d, e, b, x, safemin):
+    """Number of eigenvalues of matrix ``b`` below ``x`` (``x`` unscaled)."""
+    n = d.shape[1]
+    ex, finite, is_zero = _scale_exponent(d, e, b)
+    if not finite:
+        return -1
+    ma, mb = _pow2_pair(ex)
+    # Scaled Gershgorin discs lie within [-3, 3]: clamping keeps x finite.
+    xs = min(max(x * ma * mb, -8.0), 8.0)
+    cnt = 0
+    q = 1.0
+    eprev2 = 0.0
+    for i in range(n):
+        q = d[b, i] * ma * mb - xs - (eprev2 / q if eprev2 != 0.0 else 0.0)
+        if abs(q) < safemin:
+            q = -safemin
+        if q < 0.0:
+            cnt += 1
+        if i < n - 1:
+            ei = e[b, i] * ma * mb
+            eprev2 = ei * ei if ei * ei >= safemin else 0.0
+    return cnt
