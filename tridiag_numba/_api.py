@@ -220,6 +220,18 @@ def _core_size(d, e):
     return n
 
 
+def _batch_shape(d, e, extra_batch=()):
+    """The broadcast batch shape of ``d`` (..., n), ``e`` (..., n-1) and
+    ``extra_batch`` (``k``'s shape), or a ValueError quoting all three."""
+    try:
+        return np.broadcast_shapes(d.shape[:-1], e.shape[:-1], tuple(extra_batch))
+    except ValueError:
+        raise ValueError(
+            f"batch shapes do not broadcast: d {d.shape[:-1]} (from shape {d.shape}), e {e.shape[:-1]} (from shape {e.shape})"
+            + (f", k {tuple(extra_batch)}" if len(extra_batch) else "")
+        ) from None
+
+
 def _prepare(d, e, extra_batch=()):
     """Validate ``d``/``e``; return (d2, e2, batch_shape, n, dtype).
 
@@ -246,13 +258,7 @@ def _prepare(d, e, extra_batch=()):
     n = _core_size(d, e)
     batch = d.shape[:-1]
     if e.shape[:-1] != batch or (extra_batch and tuple(extra_batch) != batch):
-        try:
-            batch = np.broadcast_shapes(d.shape[:-1], e.shape[:-1], tuple(extra_batch))
-        except ValueError:
-            raise ValueError(
-                f"batch shapes do not broadcast: d {d.shape[:-1]} (from shape {d.shape}), e {e.shape[:-1]} (from shape {e.shape})"
-                + (f", k {tuple(extra_batch)}" if len(extra_batch) else "")
-            ) from None
+        batch = _batch_shape(d, e, extra_batch)
         if d.shape[:-1] != batch:
             d = np.broadcast_to(d, batch + (n,))
         if e.shape[:-1] != batch:

@@ -168,14 +168,7 @@ def _broadcast_batch(d, e, k_shape=()):
     """The numpy path's shape checks and messages (``_api._prepare``);
     returns (batch, n)."""
     n = _api._core_size(d, e)
-    try:
-        batch = np.broadcast_shapes(d.shape[:-1], e.shape[:-1], tuple(k_shape))
-    except ValueError:
-        raise ValueError(
-            f"batch shapes do not broadcast: d {d.shape[:-1]} (from shape {d.shape}), e {e.shape[:-1]} (from shape {e.shape})"
-            + (f", k {tuple(k_shape)}" if len(k_shape) else "")
-        ) from None
-    return batch, n
+    return _api._batch_shape(d, e, k_shape), n
 
 
 def _batch_chunks(batch, arrays, dtype, n):
