@@ -50,6 +50,7 @@ __all__ = [
     "KernelSourcesLocator",
     "compile_notices",
     "kernel_inner",
+    "kernel_loop",
     "kernel_parallel",
     "kernel_serial",
     "layer_is_fork_safe",
@@ -82,6 +83,14 @@ kernel_serial = _decorator(
     dict(parallel=False, **_COMMON), "Serial twins of the batch drivers (same body, ``prange`` runs as ``range``)."
 )
 kernel_inner = _decorator(_COMMON, "Helpers called from drivers; inlined by LLVM where profitable.")
+# numba increments and decrements the reference count of every array
+# argument of every inlined call (atomic operations that its pruning pass
+# misses across branches).  A loop whose helpers take records of arrays
+# paid that per slot and pass: 3-4x slower.  Without NRT a function (and
+# everything it calls) cannot allocate; its caller owns the arrays.
+kernel_loop = _decorator(
+    dict(_nrt=False, **_COMMON), "Hot loops over preallocated state: no reference counting, no allocation."
+)
 
 
 # ----------------------------------------------------------- threading layer
