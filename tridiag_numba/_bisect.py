@@ -5,13 +5,15 @@ The bracket invariant -- ``lo``/``hi`` with Sturm counts ``clo``/``chi``,
 ``clo <= k < chi`` (the :data:`._lanes.Bracket` record) -- is kept here:
 after :func:`._lanes._lane_start` sets the Gershgorin bracket, the only
 writer of ``lo``/``hi``/``clo``/``chi`` is :func:`_move_bracket`, which
-takes a shift together with its Sturm count.  Laguerre steps, the end game
-and interpolation (:func:`_laguerre_shift`, :func:`_interpolated_shift`)
-only propose the next shift.
+takes a shift together with its Sturm count (``tests/test_core_layout.py``
+fails on any other writer).  Laguerre steps, the end game and interpolation
+(:func:`_laguerre_shift`, :func:`_interpolated_shift`) only propose the
+next shift.
 
 One pass of a block, function by function::
 
-    _kth_block                 loop: pass, then every busy slot
+    _kth_block                 allocate the records (_block_state)
+    _run_block                 loop (no reference counting): pass, then every busy slot
       _count_pass              Sturm counts at all shifts (full or gathered)
       _hold_pair_first         end-game pair run in two passes: park count 1
       _update_slot             per slot, after its count:

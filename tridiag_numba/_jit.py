@@ -58,7 +58,12 @@ __all__ = [
     "threading_layer",
 ]
 
-_COMMON = dict(nogil=True, cache=True, error_model="numpy")
+# ``_nrt=True`` is numba's default, set explicitly so that a helper never
+# inherits ``kernel_loop``'s ``_nrt=False`` from the caller it is first
+# compiled for: numba keeps one compiled version per signature, and a
+# helper compiled without reference counting but later called from counted
+# code (or the reverse) corrupts the counts of the arrays it returns.
+_COMMON = dict(nogil=True, cache=True, error_model="numpy", _nrt=True)
 
 #: Python functions compiled through the decorators below (their caches are
 #: keyed on the whole package's sources).
@@ -86,10 +91,12 @@ kernel_inner = _decorator(_COMMON, "Helpers called from drivers; inlined by LLVM
 # numba increments and decrements the reference count of every array
 # argument of every inlined call (atomic operations that its pruning pass
 # misses across branches).  A loop whose helpers take records of arrays
-# paid that per slot and pass: 3-4x slower.  Without NRT a function (and
-# everything it calls) cannot allocate; its caller owns the arrays.
+# paid that per slot and pass: 3-4x slower.  Without NRT a function and the
+# ``inline="always"`` helpers inlined into it cannot allocate (its caller
+# owns the arrays) and must not return arrays; the functions it calls are
+# compiled through the decorators here, with reference counting.
 kernel_loop = _decorator(
-    dict(_nrt=False, **_COMMON), "Hot loops over preallocated state: no reference counting, no allocation."
+    {**_COMMON, "_nrt": False}, "Hot loops over preallocated state: no reference counting, no allocation."
 )
 
 

@@ -104,14 +104,12 @@ def _lane_start(jobs, slots, br, l, k, sums):
     n = slots.db.shape[0]
     eps = jobs.eps
     safemin = jobs.safemin
-    lo = br.lo
-    hi = br.hi
     x = slots.x
     T = x.dtype.type
     tnorm = max(abs(gl), abs(gu))
     widen = _FUDGE * tnorm * eps * n + _FUDGE * 2.0 * safemin
-    lo[l] = T(gl - widen)
-    hi[l] = T(gu + widen)
+    br.lo[l] = T(gl - widen)
+    br.hi[l] = T(gu + widen)
     br.clo[l] = 0
     br.chi[l] = n
     if jobs.abstol > 0.0:
@@ -128,11 +126,14 @@ def _lane_start(jobs, slots, br, l, k, sums):
     var = (sd2 + 2.0 * se2) / n - m1 * m1
     slots.mu[l] = m1
     slots.sig[l] = math.sqrt(var) if var > 0.0 else 0.0
-    width = hi[l] - lo[l]
+    lo = br.lo[l]
+    hi = br.hi[l]
+    width = hi - lo
     x0 = m1 + slots.sig[l] * _norm_ppf((k + 0.5) / n)
-    x[l] = T(min(max(x0, lo[l] + _CLAMP * width), hi[l] - _CLAMP * width))
+    x[l] = T(min(max(x0, lo + _CLAMP * width), hi - _CLAMP * width))
     # dstebz's iteration bound for bisection down to pivmin; interpolation
-    # steps shrink less than bisection (see _kth_block), hence the margin.
+    # steps shrink less than bisection (see ._bisect._interpolated_shift),
+    # hence the margin.
     maxit = int((math.log(tnorm + safemin) - math.log(safemin)) / math.log(2.0)) + 2
     return 6 * maxit + _MAX_LAGUERRE
 

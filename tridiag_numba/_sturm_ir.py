@@ -155,7 +155,7 @@ def _sturm_pass_gather(typingctx, db, e2b, xg, pivmin, stg, act, nact):
     recurrence is bound by its latency instead (~0.6 us for n = 100, about
     a third of a full pass), and a second vector costs little more than
     the first: a slot may appear twice, at two shifts (the end game's pair
-    of counts, see :func:`_kth_block`).  Bit-identical to the full pass.
+    of counts, see :func:`._bisect._laguerre_shift`).  Bit-identical to the full pass.
     ``xg`` and ``stg`` need 2 _VEC columns; gathered lanes past ``nact``
     compute on whatever ``xg`` holds there and are never stored.
     """
