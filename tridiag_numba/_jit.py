@@ -89,12 +89,13 @@ kernel_serial = _decorator(
 )
 kernel_inner = _decorator(_COMMON, "Helpers called from drivers; inlined by LLVM where profitable.")
 # numba increments and decrements the reference count of every array
-# argument of every inlined call (atomic operations that its pruning pass
-# misses across branches).  A loop whose helpers take records of arrays
-# paid that per slot and pass: 3-4x slower.  Without NRT a function and the
-# ``inline="always"`` helpers inlined into it cannot allocate (its caller
-# owns the arrays) and must not return arrays; the functions it calls are
-# compiled through the decorators here, with reference counting.
+# argument of every call and of every record field it reads (atomic
+# operations, and calls inside a lane loop that stop its vectorisation; the
+# pruning pass misses them across branches).  The engine's loop, whose
+# helpers take records of arrays, paid that per slot and pass: 3-4x slower.
+# A ``kernel_loop`` function works on arrays its caller allocated: it must
+# not allocate (numba refuses) nor return an array, and then it may be
+# called from any kernel.
 kernel_loop = _decorator(
     {**_COMMON, "_nrt": False}, "Hot loops over preallocated state: no reference counting, no allocation."
 )

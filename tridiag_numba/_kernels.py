@@ -18,9 +18,12 @@ concern per module (dependencies run down the list):
   the count at one value);
 * :mod:`._lanes` -- the named lane state (``Jobs``, ``Bracket``, ``Slots``),
   a lane's initial bracket and first shift, filling slots;
-* :mod:`._bisect` -- the eigenvalue engine (bisection, Laguerre, end game):
-  **the bracket invariant** (``_move_bracket``, the one writer of
-  ``Bracket`` after ``_lane_start``);
+* :mod:`._shifts` -- where a slot counts next: Laguerre with the end game,
+  interpolation of the counting function (reads the bracket, never
+  writes it);
+* :mod:`._bisect` -- the eigenvalue engine's loop over slots (passes,
+  counts, finishing and refilling): **the bracket invariant**
+  (``_move_bracket``, the one writer of ``Bracket`` after ``_lane_start``);
 * :mod:`._stein` -- **inverse iteration** (dstein) block by block of a
   split matrix;
 * :mod:`._stein_lanes` -- inverse iteration for one eigenvalue per matrix,
@@ -87,10 +90,6 @@ from ._bisect import (  # noqa: F401
     Pass,
     _move_bracket,
     _snap_single,
-    _laguerre_modified,
-    _laguerre_shift,
-    _interpolated_shift,
-    _next_shift,
     _hold_pair_first,
     _take_counts,
     _finish_job,
@@ -99,6 +98,12 @@ from ._bisect import (  # noqa: F401
     _block_state,
     _run_block,
     _kth_block,
+)
+from ._shifts import (  # noqa: F401
+    _laguerre_modified,
+    _laguerre_shift,
+    _interpolated_shift,
+    _next_shift,
 )
 from ._stein import (  # noqa: F401
     _start_vector,

@@ -11,6 +11,10 @@ namedtuple of arrays like the arrays themselves; fields are read by name):
 * :data:`Slots` -- per slot, everything else: the scaled matrix, the shift,
   the job it runs and its counters.
 
+The functions that take the records are compiled without reference
+counting (:func:`._jit.kernel_loop`): they work on arrays their caller
+allocated and return scalars.
+
 :func:`_lane_start` sets a lane's initial bracket -- the Gershgorin interval
 widened as in dstebz, with counts 0 and n -- and its first shift (a Gaussian
 quantile of the matrix's moments).  After that the only writer of the
@@ -24,7 +28,7 @@ import math
 
 import numpy as np
 
-from ._jit import kernel_inner
+from ._jit import kernel_inner, kernel_loop
 from ._layout import INFO_NONFINITE, INFO_OK, LANES
 from ._scaling import _pow2_pair, _scale_exponent, _split_e2
 from ._sturm_ir import _block_moments
@@ -91,7 +95,7 @@ def _norm_ppf(p):
           + 6.680131188771972e01) * r - 1.328068155288572e01) * r + 1.0)
 
 
-@kernel_inner
+@kernel_loop
 def _lane_start(jobs, slots, br, l, k, sums):
     """Set slot ``l``'s bracket, tolerance, spectrum moments and first shift
     for eigenvalue ``k``; return the iteration budget.
@@ -138,7 +142,7 @@ def _lane_start(jobs, slots, br, l, k, sums):
     return 6 * maxit + _MAX_LAGUERRE
 
 
-@kernel_inner
+@kernel_loop
 def _load_lane(jobs, slots, br, b, k, l):
     """Scale matrix ``b`` (n >= 2) into slot ``l`` of a block; set its
     Gershgorin bracket, moments and first shift for eigenvalue ``k``
@@ -208,7 +212,7 @@ def _start_counters(slots, l):
     slots.dxp[l] = np.inf
 
 
-@kernel_inner
+@kernel_loop
 def _fill_slot(jobs, slots, br, l, nxt_job):
     """Load the next job with work to do into slot ``l``; return the new
     ``nxt_job``.  Trivial jobs (zero or non-finite matrices) finish on the
@@ -231,7 +235,7 @@ def _fill_slot(jobs, slots, br, l, nxt_job):
     return nxt_job
 
 
-@kernel_inner
+@kernel_loop
 def _copy_scaled(jobs, slots, nxt_job, scale):
     """Per slot of an empty block: the next job with work to do, its exact
     power-of-two scale (factors into ``scale`` (2, LANES)) and its scaled
@@ -269,7 +273,7 @@ def _copy_scaled(jobs, slots, nxt_job, scale):
     return nxt_job
 
 
-@kernel_inner
+@kernel_loop
 def _split_block(slots, eps, safemin):
     """dstebz's splits (:func:`_split_e2`) of all slots at once, and which
     slots have a 1x1 block (``e2b`` rows i and i+1 both zero; row n counts
@@ -295,7 +299,7 @@ def _split_block(slots, eps, safemin):
         single[l] |= e2b[n - 1, l] == zero
 
 
-@kernel_inner
+@kernel_loop
 def _fill_block(jobs, slots, br, nxt_job):
     """Load the first jobs into all slots of a block; return the new ``nxt_job``.
 

@@ -11,7 +11,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._jit import kernel_inner
+from ._jit import kernel_inner, kernel_loop
 from ._layout import INFO_NONFINITE, INFO_OK, INFO_VEC_NO_CONVERGENCE
 from ._scaling import _pow2_pair, _scale_exponent, _split_e2
 
@@ -172,7 +172,8 @@ def _assign_blocks(ds, es2, bstart, nblk, ws, kidx, m, onenrm, eps, blk):
 #: off-diagonal ``es`` (nb-1,); the eigenvalues ``ws``, their global indices
 #: ``kidx`` (seeds) and the ``js`` (ascending) of those in this block;
 #: ``v``, whose rows ``row0``.. the block's vectors fill; work space
-#: ``work`` (6, >= nb) and ``piv`` (nb,) bool.
+#: ``work`` (6, >= nb) and ``piv`` (nb,) bool.  The functions that take it
+#: run without reference counting (:func:`._jit.kernel_loop`).
 SteinBlock = namedtuple("SteinBlock", ["ds", "es", "ws", "kidx", "js", "v", "row0", "work", "piv"])
 
 
@@ -192,7 +193,7 @@ def _norm1(ds, es):
     return onenrm if onenrm != 0.0 else 1.0
 
 
-@kernel_inner
+@kernel_loop
 def _factor(sb, xj, tolpiv):
     """LU of the block's ``T - xj I`` (dlagtf) into ``sb.work``/``sb.piv``,
     pivots perturbed to ``tolpiv`` as dlagts(job=-1) does (to keep the
@@ -207,7 +208,7 @@ def _factor(sb, xj, tolpiv):
         ainv[i] = 1.0 / a[i]
 
 
-@kernel_inner
+@kernel_loop
 def _iterate(sb, jj, gp, big, extra):
     """dstein's iteration for the block's vector ``jj`` into ``sb.work[5]``:
     up to 5 solves from the pseudo-random start until the growth test
@@ -247,7 +248,7 @@ def _iterate(sb, jj, gp, big, extra):
     return False
 
 
-@kernel_inner
+@kernel_loop
 def _store_vector(sb, jj, gp, converged, tnrm, eps):
     """Vector ``jj`` of the block from ``sb.work[5]`` into its column of
     ``v``: re-orthogonalised once more (a vector that Gram-Schmidt shrank
@@ -292,7 +293,7 @@ def _store_vector(sb, jj, gp, converged, tnrm, eps):
     return INFO_VEC_NO_CONVERGENCE
 
 
-@kernel_inner
+@kernel_loop
 def _stein_block(ds, es, ws, kidx, js, nj, v, row0, tnrm, eps, work, piv):
     """dstein on one block (rows row0.. of ``v``): vectors for the ``nj``
     ascending eigenvalues ``ws[js[:nj]]`` into columns ``js[:nj]``; returns
