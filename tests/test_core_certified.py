@@ -134,6 +134,32 @@ def test_negligible_offdiagonal_splits(dtype):
     np.testing.assert_allclose(w, lapack_eigvalsh(d, e), rtol=0, atol=4 * eps * 4)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d, e, vrange", [
+    ([1.0, 1.0], [0.1], (0.5, 1.0)),  # both 1x1 eigenvalues sit at vu
+    ([1.0, 1.0], [0.1], (1.0, 2.0)),  # ... and at vl (excluded)
+    ([1.0, 1.0, 3.0], [0.1, 0.5], (0.5, 1.0)),  # a 1x1 block beside a 2x2 one
+    ([2.0, -1.0, 2.0, 0.0], [0.1, 1.0, 0.2], (-2.0, 2.0)),
+])
+def test_value_range_counts_the_split_matrix(dtype, d, e, vrange):
+    """select='v' counts the matrix split as dstebz splits it (e in units of
+    eps below: negligible), so the exact 1x1-block eigenvalues at the ends
+    of (vl, vu] are in or out as in scipy/LAPACK -- before, the unsplit
+    count dropped eigenvalue 1.0 of diag(1, 1) from (0.5, 1.0]."""
+    eps = np.finfo(dtype).eps
+    d = np.array(d, dtype)
+    e = np.array(e, dtype) * dtype(eps)
+    e[np.abs(e) > 0.2 * eps] /= dtype(eps)  # entries >= 0.5 stay coupling
+    want = scipy.linalg.eigvalsh_tridiagonal(d, e, select="v", select_range=vrange)
+    w = tn.eigvalsh_tridiagonal(d, e, select="v", select_range=vrange)
+    wv, v = tn.eigh_tridiagonal(d, e, select="v", select_range=vrange)
+    norm = np.abs(d).max() + 2 * np.abs(e).max()
+    for got in (w, wv):
+        assert got.shape == want.shape, (got, want)
+        np.testing.assert_allclose(got, want, rtol=0, atol=4 * eps * norm)
+    assert v.shape == (d.size, want.size)
+
+
 # --- eigenvectors block by block ------------------------------------------------------
 def _check_pairs(d, e, w, v, c_res=10.0, c_orth=10.0):
     """README's bounds: residual <= 10 n eps ||T||_1; |v_i . v_j| <= 10 n eps

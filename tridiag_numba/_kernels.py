@@ -59,7 +59,6 @@ from ._sturm_ir import (  # noqa: F401
     _ir_splat,
     _check_sturm_types,
     _emit_sturm_loop,
-    _fma,
     _sturm_pass_simd,
     _sturm_pass_gather,
     _block_moments,

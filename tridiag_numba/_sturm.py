@@ -7,7 +7,7 @@ calls) explains the recurrence and runs its SIMD form.
 """
 
 from ._jit import kernel_inner
-from ._scaling import _pow2_pair, _scale_exponent
+from ._scaling import _pow2_pair, _scale_exponent, _split_e2
 from ._sturm_ir import _fma, _sturm_pass_simd
 
 
@@ -71,25 +71,41 @@ def _sturm_pass(db, e2b, x, pivmin, st):
 
 
 @kernel_inner
-def _sturm_count_value(d, e, b, x, safemin):
-    """Number of eigenvalues of matrix ``b`` below ``x`` (``x`` unscaled)."""
+def _sturm_count_value(d, e, b, x, eps, safemin):
+    """Number of eigenvalues of matrix ``b`` below ``x`` (``x`` unscaled).
+
+    The matrix is split where dstebz splits it (:func:`._scaling._split_e2`,
+    in the matrix's dtype with its ``eps`` and ``safemin``, operation for
+    operation as the eigenvalue kernel's loaders split it), so the count is
+    that of the matrix whose eigenvalues the kernel returns: ``select='v'``
+    takes exactly the eigenvalues of 1x1 blocks that lie in (vl, vu], as
+    dstebz does.  The recurrence itself runs in float64 for both dtypes (it
+    only fixes how many eigenvalues the interval holds, not their accuracy),
+    with ``safemin`` as pivmin.
+    """
     n = d.shape[1]
+    T = d.dtype.type
     ex, finite, is_zero = _scale_exponent(d, e, b)
     if not finite:
         return -1
     ma, mb = _pow2_pair(ex)
     # Scaled Gershgorin discs lie within [-3, 3]: clamping keeps x finite.
     xs = min(max(x * ma * mb, -8.0), 8.0)
+    eps2 = T(eps * eps)
+    tiny = T(safemin)
     cnt = 0
     q = 1.0
-    eprev2 = 0.0
+    e2 = 0.0
+    dprev = T(0.0)
     for i in range(n):
-        q = d[b, i] * ma * mb - xs - (eprev2 / q if eprev2 != 0.0 else 0.0)
+        di = T(d[b, i] * ma * mb)
+        if i > 0:
+            ei = abs(T(e[b, i - 1] * ma * mb))
+            e2 = float(_split_e2(T(ei * ei), dprev, di, eps2, tiny))
+        q = di - xs - (e2 / q if e2 != 0.0 else 0.0)
         if abs(q) < safemin:
             q = -safemin
         if q < 0.0:
             cnt += 1
-        if i < n - 1:
-            ei = e[b, i] * ma * mb
-            eprev2 = ei * ei if ei * ei >= safemin else 0.0
+        dprev = di
     return cnt
