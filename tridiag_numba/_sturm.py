@@ -26,7 +26,7 @@ def _sturm_step(db, e2b, x, pivmin, st, i, l):
     q = q if abs(q) >= pivmin else -pivmin
     rn = one / q
     wn = z * rn
-    an = _fma(wn, ap, zero - rn)
+    an = _fma(wn, ap, -rn)
     bn = _fma(an, an, wn * _fma(ap, ap, st[2, l]))
     st[0, l] = rn
     st[1, l] = an

@@ -89,7 +89,7 @@ def _emit_sturm_loop(context, builder, fty, n, pivmin, xs, load_row):
             rn = builder.fdiv(one, q)
             # w = e2 r_prev r;  a = w a_prev - r;  b = a a + w (a_prev a_prev + b_prev)
             wn = builder.fmul(z, rn)
-            an = builder.call(fma, [wn, ap, builder.fsub(zero, rn)])
+            an = builder.call(fma, [wn, ap, builder.fneg(rn)])  # exact: one vfmsub
             bn = builder.call(fma, [an, an, builder.fmul(wn, builder.call(fma, [ap, ap, bp]))])
             builder.store(rn, state[0][g])
             builder.store(an, state[1][g])
