@@ -129,10 +129,12 @@ def _sturm_pass_simd(typingctx, db, e2b, x, pivmin, st):
     do not alias the matrix rows): 24 vector loads and 24 stores per step
     for 32 float64 lanes.  Here the state of LANES / _VEC vectors lives in
     stack slots that LLVM promotes to registers (6 x 4 = 24 of the 32 zmm
-    registers for float64), so a step only loads its matrix row and the
-    pass is bound by the divider (~10% faster in a block).  The operations
-    are those of :func:`_sturm_step`, in the same order and without
-    contraction, so the results are bit-identical to the scalar recurrence
+    registers for float64), so a step only loads its matrix row (~10%
+    faster in a block); what remains is bound by the divider and the
+    floating-point operations together (see :func:`._sturm._sturm_pass`).
+    The operations are those of :func:`_sturm_step`, in the same order, its
+    fused multiply-adds as ``llvm.fma`` and nothing else contracted, so the
+    results are bit-identical to the scalar recurrence
     (tests/test_core_accuracy.py checks it).
 
     Requires C-contiguous 2-D ``db``/``e2b`` with at least LANES columns,
