@@ -44,10 +44,21 @@ REPRODUCERS = {
 }
 
 
+#: Eigenvalue k of the float64 reproducer, exact to 25 digits (mpmath,
+#: 50-digit ``eigsy`` of the same matrix).  LAPACK's dstebz at its tightest
+#: tolerance returns -0.41226782225179115, 1.15 ulp below it: a bisection
+#: bracket of 2 ulps and the rounding of its counts.  "Within 1 ulp" is
+#: measured against the exact value; LAPACK must agree with it within 2 ulps.
+EXACT_K = {"float64_n6": -0.4122678222517910854436499}
+
+
 @pytest.mark.parametrize("name", sorted(REPRODUCERS))
 def test_reproducers_within_one_ulp_of_lapack(name):
     d, e, k = REPRODUCERS[name]
     ref = lapack_eigvalsh(d, e)
+    if name in EXACT_K:
+        assert ulps(ref[k], EXACT_K[name], d.dtype) <= 2
+        ref[k] = EXACT_K[name]
     w_all = tn.eigvalsh_tridiagonal(d, e, lapack_driver="stebz")
     w_k = tn.kth_eigenvalue(d, e, k)
     w_pair, _ = tn.kth_eigenpair(d, e, k)
@@ -121,6 +132,32 @@ def test_negligible_offdiagonal_splits(dtype):
     w = tn.eigvalsh_tridiagonal(d, e, lapack_driver="stebz")
     assert 1.0 in w and 3.0 in w
     np.testing.assert_allclose(w, lapack_eigvalsh(d, e), rtol=0, atol=4 * eps * 4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d, e, vrange", [
+    ([1.0, 1.0], [0.1], (0.5, 1.0)),  # both 1x1 eigenvalues sit at vu
+    ([1.0, 1.0], [0.1], (1.0, 2.0)),  # ... and at vl (excluded)
+    ([1.0, 1.0, 3.0], [0.1, 0.5], (0.5, 1.0)),  # a 1x1 block beside a 2x2 one
+    ([2.0, -1.0, 2.0, 0.0], [0.1, 1.0, 0.2], (-2.0, 2.0)),
+])
+def test_value_range_counts_the_split_matrix(dtype, d, e, vrange):
+    """select='v' counts the matrix split as dstebz splits it (e in units of
+    eps below: negligible), so the exact 1x1-block eigenvalues at the ends
+    of (vl, vu] are in or out as in scipy/LAPACK -- before, the unsplit
+    count dropped eigenvalue 1.0 of diag(1, 1) from (0.5, 1.0]."""
+    eps = np.finfo(dtype).eps
+    d = np.array(d, dtype)
+    e = np.array(e, dtype) * dtype(eps)
+    e[np.abs(e) > 0.2 * eps] /= dtype(eps)  # entries >= 0.5 stay coupling
+    want = scipy.linalg.eigvalsh_tridiagonal(d, e, select="v", select_range=vrange)
+    w = tn.eigvalsh_tridiagonal(d, e, select="v", select_range=vrange)
+    wv, v = tn.eigh_tridiagonal(d, e, select="v", select_range=vrange)
+    norm = np.abs(d).max() + 2 * np.abs(e).max()
+    for got in (w, wv):
+        assert got.shape == want.shape, (got, want)
+        np.testing.assert_allclose(got, want, rtol=0, atol=4 * eps * norm)
+    assert v.shape == (d.size, want.size)
 
 
 # --- eigenvectors block by block ------------------------------------------------------

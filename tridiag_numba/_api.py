@@ -693,7 +693,7 @@ def _parse_select(select, select_range, n, d2, e2, check_finite):
     iu = np.empty(nb, np.int64)
     if nb:
         fn = K.value_counts_serial if _use_serial(2 * nb * n) else K.value_counts_parallel
-        fn(d2, e2, vl, vu, float(np.finfo(np.float64).tiny), il, iu)
+        fn(d2, e2, vl, vu, *_consts(d2.dtype), il, iu)
     # Non-finite matrices (count -1): no eigenvalues; their rows become NaN.
     bad = il < 0
     if check_finite and bad.any():

@@ -78,26 +78,27 @@ def kth_eigenvalues_serial(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w,
 
 
 @kernel_parallel
-def value_counts_parallel(d, e, vl, vu, safemin, il, iu):
+def value_counts_parallel(d, e, vl, vu, eps, safemin, il, iu):
     """Index range [il, iu) of the eigenvalues in the half-open (vl, vu].
 
     ``il``/``iu`` (B,) int64 outputs; -1 marks a non-finite matrix.
-    The count is computed in float64 for both dtypes: it only fixes how many
-    eigenvalues the interval holds, not their accuracy.
+    ``eps``/``safemin`` of the dtype, as for the eigenvalue kernel: the
+    counts are those of the matrix split as it splits it
+    (:func:`._sturm._sturm_count_value`).
     """
     B = d.shape[0]
     for b in prange(B):
-        il[b] = _sturm_count_value(d, e, b, vl, safemin)
-        iu[b] = _sturm_count_value(d, e, b, vu, safemin)
+        il[b] = _sturm_count_value(d, e, b, vl, eps, safemin)
+        iu[b] = _sturm_count_value(d, e, b, vu, eps, safemin)
 
 
 @kernel_serial
-def value_counts_serial(d, e, vl, vu, safemin, il, iu):
+def value_counts_serial(d, e, vl, vu, eps, safemin, il, iu):
     """Serial twin of :func:`value_counts_parallel`."""
     B = d.shape[0]
     for b in range(B):
-        il[b] = _sturm_count_value(d, e, b, vl, safemin)
-        iu[b] = _sturm_count_value(d, e, b, vu, safemin)
+        il[b] = _sturm_count_value(d, e, b, vl, eps, safemin)
+        iu[b] = _sturm_count_value(d, e, b, vu, eps, safemin)
 
 
 @kernel_parallel

@@ -2,19 +2,38 @@
 end game, for a chunk of jobs (:func:`_kth_block`).
 
 The bracket invariant -- ``lo``/``hi`` with Sturm counts ``clo``/``chi``,
-``clo <= k < chi`` -- is kept here: after :func:`._lanes._lane_start` sets the
-Gershgorin bracket, the only writer of ``lo``/``hi``/``clo``/``chi`` is
-:func:`_move_bracket`, which takes a shift together with its Sturm count.
-Laguerre steps and interpolation only propose the next shift.
+``clo <= k < chi`` (the :data:`._lanes.Bracket` record) -- is kept here:
+after :func:`._lanes._lane_start` sets the Gershgorin bracket, the only
+writer of ``lo``/``hi``/``clo``/``chi`` is :func:`_move_bracket`, which
+takes a shift together with its Sturm count (``tests/test_core_layout.py``
+fails on any other writer).  Laguerre steps, the end game and interpolation
+(:func:`_laguerre_shift`, :func:`_interpolated_shift`) only propose the
+next shift.
+
+The shift proposals live in :mod:`._shifts` (which reads the bracket and
+never writes it).  One pass of a block, function by function::
+
+    _kth_block                 allocate the records (_block_state)
+    _run_block                 loop (no reference counting): pass, then every busy slot
+      _count_pass              Sturm counts at all shifts (full or gathered)
+      _hold_pair_first         end-game pair run in two passes: park count 1
+      _update_slot             per slot, after its count:
+        _take_counts             counts -> _move_bracket
+        _finish_job              converged: store w, load the next job
+        _next_shift              else the next shift (._shifts):
+          _laguerre_shift          Laguerre step and end game (pairs)
+          _interpolated_shift      isolating phase: interpolation, bisection
 """
 
 import math
+from collections import namedtuple
 
 import numpy as np
 
-from ._jit import kernel_inner
-from ._lanes import _CLAMP, _MAX_LAGUERRE, _fill_block, _fill_slot, _norm_cdf, _norm_ppf
+from ._jit import kernel_inner, kernel_loop
+from ._lanes import Bracket, Jobs, Slots, _fill_block, _fill_slot
 from ._layout import INFO_NO_CONVERGENCE, INFO_OK, LANES, ROW
+from ._shifts import _next_shift
 from ._sturm import _sturm_pass
 from ._sturm_ir import _VEC, _sturm_pass_gather
 
@@ -23,32 +42,43 @@ from ._sturm_ir import _VEC, _sturm_pass_gather
 # two vectors (_sturm_pass_gather takes up to 2 * _VEC).
 _FEW_SLOTS = 16
 
+#: A pass's results and the end game's pairs of shifts.  ``st`` (6, LANES):
+#: per slot the last r, a, c, then the Laguerre sums s1, s2 and the count
+#: (see :func:`._sturm._sturm_pass`).  ``x2``: a pair's second shift;
+#: ``pair``: 0 none, 1 the slot wants a count at ``x2`` (has it, ``cnt2``,
+#: after a gathered pass), 2 the pass could not take ``x2`` so the next one
+#: runs it alone, 3 that pass ran; ``xsave``/``stsave``: the first shift
+#: and its state, parked meanwhile.  ``gx`` (2 _VEC,), ``gst`` (6, 2 _VEC)
+#: and ``act``: the shifts, states and slots of a gathered pass.
+Pass = namedtuple("Pass", ["st", "x2", "pair", "cnt2", "xsave", "stsave", "gx", "gst", "act"])
+
 
 @kernel_inner(inline="always")
-def _move_bracket(l, k, xs, c, inward_only, lo, hi, clo, chi):
+def _move_bracket(br, l, k, xs, c, inward_only):
     """Slot ``l``'s bracket after a Sturm count: ``c`` eigenvalues lie below
     the shift ``xs``, so ``xs`` becomes the lower end (with count ``c``) if
     ``c <= k`` and the upper end otherwise.
 
-    The one writer of ``lo``/``hi``/``clo``/``chi`` once
-    :func:`._lanes._lane_start` has set the Gershgorin bracket: every end is a
-    shift with its count, so ``clo <= k < chi`` holds and the bracket always
-    contains eigenvalue ``k``.  ``inward_only`` (the second count of an
-    end-game pair) ignores a shift that would widen the bracket.
+    The one writer of the :data:`._lanes.Bracket` ``br`` (``lo``/``hi``/
+    ``clo``/``chi``) once :func:`._lanes._lane_start` has set the Gershgorin
+    bracket: every end is a shift with its count, so ``clo <= k < chi``
+    holds and the bracket always contains eigenvalue ``k``.
+    ``inward_only`` (the second count of an end-game pair) ignores a shift
+    that would widen the bracket.
     """
     if c <= k:
-        if not inward_only or xs > lo[l]:
-            lo[l] = xs
-            clo[l] = c
-    elif not inward_only or xs < hi[l]:
-        hi[l] = xs
-        chi[l] = c
+        if not inward_only or xs > br.lo[l]:
+            br.lo[l] = xs
+            br.clo[l] = c
+    elif not inward_only or xs < br.hi[l]:
+        br.hi[l] = xs
+        br.chi[l] = c
 
 
-@kernel_inner
-def _snap_single(db, e2b, l, lo, hi, r, m, pivmin, mid):
-    """Eigenvalue ``r`` (0-based) of the ``m`` in the verified bracket
-    (lo, hi] of slot ``l``'s split matrix, exactly, when all of them are
+@kernel_loop
+def _snap_single(slots, br, l, k, pivmin, mid):
+    """Eigenvalue ``k`` of slot ``l``'s split matrix, exactly, when all the
+    ``m = chi - clo`` eigenvalues in its verified bracket (lo, hi] are
     eigenvalues of 1x1 blocks (diagonal entries with zero couplings); else
     ``mid``.
 
@@ -58,8 +88,14 @@ def _snap_single(db, e2b, l, lo, hi, r, m, pivmin, mid):
     enclose.  The value is then exact, lies in the bracket (the error bound
     holds) and is monotone in the index.
     """
+    db = slots.db
+    e2b = slots.e2b
+    lo = br.lo[l]
+    hi = br.hi[l]
+    r = k - br.clo[l]  # 0-based, among the m
+    m = br.chi[l] - br.clo[l]
     n = db.shape[0]
-    cand = np.empty(n, db.dtype)
+    cand = slots.scratch
     c = 0
     for i in range(n):
         if e2b[i, l] == 0 and (i == n - 1 or e2b[i + 1, l] == 0):
@@ -72,34 +108,168 @@ def _snap_single(db, e2b, l, lo, hi, r, m, pivmin, mid):
                 c += 1
     if c != m or r < 0 or r >= m:
         return mid
-    return np.sort(cand[:c])[r]
+    # Insertion sort (numba's np.sort for fewer than 16 values) in the
+    # block's scratch: no allocation in the engine's loop (see _run_block).
+    for i in range(1, c):
+        v = cand[i]
+        t = i
+        while t > 0 and v < cand[t - 1]:
+            cand[t] = cand[t - 1]
+            t -= 1
+        cand[t] = v
+    return cand[r]
+
+
+@kernel_inner(inline="always")
+def _hold_pair_first(slots, ps, l):
+    """If slot ``l``'s end-game pair could not share the last pass (pair 2),
+    park that pass's shift and state and run the pair's second shift alone
+    next pass; return whether the slot waits.
+
+    Both counts then reach :func:`_take_counts` exactly as from one
+    gathered pass, so results do not depend on which lanes shared the
+    block.
+    """
+    if ps.pair[l] != 2:
+        return False
+    ps.xsave[l] = slots.x[l]
+    for f in range(6):
+        ps.stsave[f, l] = ps.st[f, l]
+    slots.x[l] = ps.x2[l]
+    ps.pair[l] = 3
+    return True
+
+
+@kernel_inner(inline="always")
+def _take_counts(slots, br, ps, l, k):
+    """Move slot ``l``'s bracket with the count at its shift and, for an
+    end-game pair, the count at the second shift (which only moves an end
+    inwards); return the count at the shift."""
+    if ps.pair[l] == 3:  # the pair ran in two passes: restore the first
+        ps.cnt2[l] = int(ps.st[5, l])
+        slots.x[l] = ps.xsave[l]
+        for f in range(6):
+            ps.st[f, l] = ps.stsave[f, l]
+        ps.pair[l] = 1
+    cl = int(ps.st[5, l])
+    _move_bracket(br, l, k, slots.x[l], cl, False)
+    if ps.pair[l] != 0:
+        ps.pair[l] = 0
+        _move_bracket(br, l, k, ps.x2[l], ps.cnt2[l], True)
+    return cl
+
+
+@kernel_inner(inline="always")
+def _finish_job(jobs, slots, br, l, k, finished, nxt_job, pivmin):
+    """Store slot ``l``'s eigenvalue (the bracket's midpoint, or exact for a
+    1x1 block) and status, then load the next job into the slot; return the
+    new ``nxt_job``."""
+    j = slots.job[l]
+    lol = br.lo[l]
+    hil = br.hi[l]
+    half = slots.x.dtype.type(0.5)
+    # The eigenvector kernel takes the scaled value: unscaled
+    # subnormal eigenvalues have lost bits.
+    jobs.ws[j] = half * (lol + hil)
+    if finished and slots.single[l] != 0:
+        jobs.ws[j] = _snap_single(slots, br, l, k, pivmin, jobs.ws[j])
+    jobs.w[j] = math.ldexp(float(jobs.ws[j]), slots.expo[l])
+    jobs.info[j] = INFO_OK if finished else INFO_NO_CONVERGENCE
+    slots.job[l] = -1
+    if nxt_job < jobs.stop:
+        # Only then: the call passes the records' ~30 arrays and cost
+        # ~0.2 us even with nothing to load (4 us of a 25-job block).
+        nxt_job = _fill_slot(jobs, slots, br, l, nxt_job)
+    return nxt_job
+
+
+@kernel_inner(inline="always")
+def _update_slot(jobs, slots, br, ps, l, nxt_job, pivmin, rtol):
+    """Slot ``l`` after a pass: its counts move the bracket; then it either
+    finishes its job (dstebz's stopping rule, or out of budget) and loads
+    the next, or sets its next shift.  Returns the new ``nxt_job``."""
+    k = jobs.lane_k[slots.job[l]]
+    cl = _take_counts(slots, br, ps, l, k)
+    xl = slots.x[l]  # after _take_counts: a parked pair's first shift is back
+    lol = br.lo[l]
+    hil = br.hi[l]
+    thr = max(slots.atol[l], pivmin, rtol * max(abs(lol), abs(hil)))
+    slots.budget[l] -= 1
+    finished = hil - lol <= thr
+    if finished or slots.budget[l] < 0:
+        return _finish_job(jobs, slots, br, l, k, finished, nxt_job, pivmin)
+    nxt = _next_shift(slots, br, ps, l, k, cl, thr, pivmin, rtol)
+    slots.dxp[l] = abs(nxt - xl)
+    slots.x[l] = slots.x.dtype.type(nxt)
+    return nxt_job
+
+
+@kernel_inner(inline="always")
+def _count_pass(slots, ps, running, pivmin):
+    """Sturm counts (and Laguerre sums) at every busy slot's shift into
+    ``ps.st``.
+
+    With few slots busy, one gathered pass over just those, plus the
+    second shifts of end-game pairs in the lanes left over (their counts
+    into ``ps.cnt2``): the second vector costs little more than the first.
+    Otherwise the full pass, and pairs wait for the next one (pair 2).
+    """
+    pair = ps.pair
+    if running <= _FEW_SLOTS:
+        act = ps.act
+        gx = ps.gx
+        nact = 0
+        for l in range(LANES):
+            if slots.job[l] >= 0:
+                act[nact] = l
+                gx[nact] = slots.x[l]
+                nact += 1
+        ntot = nact
+        for l in range(LANES):
+            if pair[l] == 1:
+                if ntot < 2 * _VEC:
+                    act[ntot] = l
+                    gx[ntot] = ps.x2[l]
+                    ntot += 1
+                else:
+                    pair[l] = 2
+        _sturm_pass_gather(slots.db, slots.e2b, gx, pivmin, ps.gst, act, ntot)
+        for t in range(nact):
+            for f in range(6):
+                ps.st[f, act[t]] = ps.gst[f, t]
+        for t in range(nact, ntot):
+            ps.cnt2[act[t]] = int(ps.gst[5, t])
+    else:
+        _sturm_pass(slots.db, slots.e2b, slots.x, pivmin, ps.st)
+        for l in range(LANES):
+            if pair[l] == 1:
+                pair[l] = 2
 
 
 @kernel_inner
-def _laguerre_modified(x, y, step, S1, S2, n, dprev, nlag):
-    """A better shift than Laguerre's ``y`` where Laguerre converges only
-    linearly; NaN where plain Laguerre is right.
+def _block_state(d):
+    """Zeroed state of a block of LANES slots for matrices like ``d``:
+    (:data:`._lanes.Slots`, :data:`._lanes.Bracket`, :data:`Pass`).
 
-    ``S1``/``S2``: sum 1/(x - w_j) and sum 1/(x - w_j)**2 over the n
-    eigenvalues; ``dprev``: the previous step.  When w has a close
-    neighbour on its own side, the pair looks like a double root from
-    farther away than its gap, and Laguerre converges linearly (steps
-    shrink ~3x a pass instead of cubically).  That is detected by the step
-    ratio and by S1**2 / S2 (about the number of roots that dominate both
-    sums: ~2 near a pair, with S1 pointing towards w) and answered with
-    Laguerre's step for a root of multiplicity 2 (Hansen & Patrick), which
-    lands near the pair.  The shift may overshoot w: the caller only ever
-    uses it as a shift, never as a bound.
+    Zeros: a slot that never gets a job must hold an inert matrix (garbage
+    could be subnormal or NaN, and slow down every division of the pass).
+    Few allocations (each costs ~60 ns; a block made 25): the records'
+    arrays are rows of six.
     """
-    up = y > x
-    towards = S1 < 0.0 if up else S1 > 0.0
-    if towards and nlag >= 2 and S1 * S1 >= 1.6 * S2 and 0.15 * dprev < step < 0.7 * dprev:
-        h2 = (0.5 * n - 1.0) * (n * S2 - S1 * S1)
-        sq2 = math.sqrt(h2) if h2 > 0.0 else 0.0
-        y2 = x - n / (S1 - sq2) if up else x - n / (S1 + sq2)
-        if abs(y2 - x) > step and (y2 > x) == up:
-            return y2
-    return np.nan
+    n = d.shape[1]
+    L = LANES
+    mats = np.zeros((2, n, ROW), d.dtype)
+    fstate = np.zeros((19, L), d.dtype)
+    gstate = np.zeros((7, 2 * _VEC), d.dtype)
+    istate = np.zeros((11, L), np.int64)
+    moments = np.zeros((9, L))
+    scratch = np.zeros(n, d.dtype)
+    slots = Slots(mats[0], mats[1], fstate[0], fstate[3], fstate[4], moments[0], moments[1],
+                  istate[3], istate[2], istate[4], istate[5], istate[6], istate[10], moments[2:9], scratch)
+    br = Bracket(fstate[1], fstate[2], istate[0], istate[1])
+    ps = Pass(fstate[5:11], fstate[11], istate[8], istate[9], fstate[12], fstate[13:19],
+              gstate[0], gstate[1:7], istate[7])
+    return slots, br, ps
 
 
 @kernel_inner
@@ -127,236 +297,35 @@ def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, i
     ``hi - lo <= max(abstol, pivmin, 2 eps max(|lo|, |hi|))`` decides
     convergence exactly as for bisection.
     """
-    n = d.shape[1]
     # Always LANES wide: the vectorised lane loop has no fast path for a
     # remainder, so idle slots hold an inert zero matrix instead.
-    L = LANES
-    T = d.dtype.type
-    half = T(0.5)
-    # Zeros: a slot that never gets a job must hold an inert matrix (garbage
-    # could be subnormal or NaN, and slow down every division of the pass).
-    # Few allocations (each costs ~60 ns; a block made 25): the work arrays
-    # are rows of three.
-    mats = np.zeros((2, n, ROW), d.dtype)
-    db = mats[0]
-    e2b = mats[1]
-    fstate = np.zeros((19, L), d.dtype)
-    x = fstate[0]
-    lo = fstate[1]
-    hi = fstate[2]
-    atol = fstate[3]
-    dxp = fstate[4]
-    st = fstate[5:11]
-    x2 = fstate[11]  # second shift of an end-game pair
-    # A pair evaluated in two passes: the first shift and its state, kept
-    # while the second shift runs alone.
-    xsave = fstate[12]
-    stsave = fstate[13:19]
-    # Gathered passes: shifts and states per gathered lane.
-    gstate = np.zeros((7, 2 * _VEC), d.dtype)
-    gx = gstate[0]
-    gst = gstate[1:7]
-    istate = np.zeros((11, L), np.int64)
-    clo = istate[0]
-    chi = istate[1]
-    expo = istate[2]
-    job = istate[3]
-    budget = istate[4]
-    nlag = istate[5]
-    nint = istate[6]
-    act = istate[7]  # busy slots, for _sturm_pass_gather
-    # End-game pair state: 0 none; 1 the slot wants a second count at x2
-    # (has it, after a gathered pass); 2 the pass could not take x2, so the
-    # next one runs it alone; 3 that pass ran.
-    pair = istate[8]
-    cnt2 = istate[9]  # the count at x2
-    single = istate[10]  # 1: the (split) matrix has a 1x1 block
-    moments = np.zeros((2, L))
-    mu = moments[0]
-    sig = moments[1]
-    pivmin = T(safemin)  # scaled so that max e**2 < 1: dstebz's safemin*max(1, e2max)
-    rtol = T(2.0 * eps)
+    jobs = Jobs(d, e, lane_b, lane_k, stop, abstol, eps, safemin, w, ws, info)
+    slots, br, ps = _block_state(d)
+    _run_block(jobs, slots, br, ps, start)
 
-    nxt_job = _fill_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info,
-                          db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp, single)
+
+@kernel_loop
+def _run_block(jobs, slots, br, ps, start):
+    """The passes of :func:`_kth_block` over a zeroed block state.
+
+    Compiled without reference counting (:func:`._jit.kernel_loop`): the
+    per-slot helpers take the state records, and numba would otherwise
+    increment and decrement the count of every array of every record at
+    every inlined call, per slot and pass (3-4x slower).  Nothing below
+    allocates; :func:`_kth_block` owns the arrays.
+    """
+    T = slots.x.dtype.type
+    pivmin = T(jobs.safemin)  # scaled so that max e**2 < 1: dstebz's safemin*max(1, e2max)
+    rtol = T(2.0 * jobs.eps)
+    nxt_job = _fill_block(jobs, slots, br, start)
     running = 0
-    for l in range(L):
-        running += job[l] >= 0
-
+    for l in range(LANES):
+        running += slots.job[l] >= 0
     while running > 0:
-        if running <= _FEW_SLOTS:
-            nact = 0
-            for l in range(L):
-                if job[l] >= 0:
-                    act[nact] = l
-                    gx[nact] = x[l]
-                    nact += 1
-            # End-game pairs take the gathered lanes left over: the second
-            # vector costs little more than the first.
-            ntot = nact
-            for l in range(L):
-                if pair[l] == 1:
-                    if ntot < 2 * _VEC:
-                        act[ntot] = l
-                        gx[ntot] = x2[l]
-                        ntot += 1
-                    else:
-                        pair[l] = 2
-            _sturm_pass_gather(db, e2b, gx, pivmin, gst, act, ntot)
-            for t in range(nact):
-                for f in range(6):
-                    st[f, act[t]] = gst[f, t]
-            for t in range(nact, ntot):
-                cnt2[act[t]] = int(gst[5, t])
-        else:
-            _sturm_pass(db, e2b, x, pivmin, st)
-            for l in range(L):
-                if pair[l] == 1:
-                    pair[l] = 2
-        for l in range(L):
-            j = job[l]
-            if j < 0:
+        _count_pass(slots, ps, running, pivmin)
+        for l in range(LANES):
+            if slots.job[l] < 0 or _hold_pair_first(slots, ps, l):
                 continue
-            if pair[l] == 2:
-                # Run the pair's second shift alone next pass, keeping
-                # this one's state: both counts then reach the update
-                # below exactly as from one gathered pass, so results do
-                # not depend on which lanes shared the block.
-                xsave[l] = x[l]
-                for f in range(6):
-                    stsave[f, l] = st[f, l]
-                x[l] = x2[l]
-                pair[l] = 3
-                continue
-            if pair[l] == 3:
-                cnt2[l] = int(st[5, l])
-                x[l] = xsave[l]
-                for f in range(6):
-                    st[f, l] = stsave[f, l]
-                pair[l] = 1
-            k = lane_k[j]
-            xl = x[l]
-            cl = int(st[5, l])
-            _move_bracket(l, k, xl, cl, False, lo, hi, clo, chi)
-            if pair[l] != 0:
-                # The pair's second count: it moves an end only inwards.
-                pair[l] = 0
-                _move_bracket(l, k, x2[l], cnt2[l], True, lo, hi, clo, chi)
-            lol = lo[l]
-            hil = hi[l]
-            thr = max(atol[l], pivmin, rtol * max(abs(lol), abs(hil)))
-            budget[l] -= 1
-            finished = hil - lol <= thr
-            if finished or budget[l] < 0:
-                # The eigenvector kernel takes the scaled value: unscaled
-                # subnormal eigenvalues have lost bits.
-                ws[j] = half * (lol + hil)
-                if finished and single[l] != 0:
-                    ws[j] = _snap_single(db, e2b, l, lol, hil, k - clo[l], chi[l] - clo[l], pivmin, ws[j])
-                w[j] = math.ldexp(float(ws[j]), expo[l])
-                info[j] = INFO_OK if finished else INFO_NO_CONVERGENCE
-                job[l] = -1
-                if nxt_job < stop:
-                    # Only then: the call passes ~25 arrays and cost ~0.2 us
-                    # even with nothing to load (4 us of a 25-job block).
-                    nxt_job = _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
-                                         db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp, single)
-                if job[l] < 0:
-                    running -= 1
-                continue
-            width = hil - lol
-            nxt = lol + half * width
-            # Laguerre as soon as the shift has exactly k (or k + 1) eigenvalues
-            # below it: the root it then converges to, monotonically, is the
-            # nearest one above (below), i.e. w_k -- no need to isolate w_k
-            # from the far side of the bracket first.
-            lag = (cl == k or cl == k + 1) and nlag[l] < _MAX_LAGUERRE
-            if lag:
-                S1 = st[3, l]
-                S2 = st[4, l]
-                H = (n - 1) * (n * S2 - S1 * S1)
-                sq = math.sqrt(H) if H > 0 else 0.0
-                if cl > k:  # w below xl: the candidate that moves down
-                    y = xl - n / (S1 + sq)
-                else:
-                    y = xl - n / (S1 - sq)
-                step = abs(y - xl)
-                # Crawl: one root on the other side of xl dominates both sums
-                # (S1 points away from w, S1**2 ~ S2), so both candidates are
-                # about its distance and the steps only double per pass.
-                # Interpolating the counting function gets away faster.
-                if (S1 > 0.0 if cl == k else S1 < 0.0) and S1 * S1 >= 0.9 * S2 and step < 0.05 * width:
-                    lag = False
-            if lag:
-                nlag[l] += 1
-                ymod = _laguerre_modified(xl, y, step, S1, S2, n, dxp[l], nlag[l])
-                if lol < ymod < hil:
-                    # Not a Laguerre point (no bound, no end game): a shift.
-                    nxt = ymod
-                elif step <= dxp[l]:
-                    # Safeguard in the spirit of rtsafe (Numerical Recipes):
-                    # accept the step only if it is no longer than the
-                    # previous one.
-                    # The tolerance that will apply once the bracket closes
-                    # around y (thr above may still be set by a far end).
-                    tfin = max(atol[l], pivmin, rtol * abs(y))
-                    push = half * tfin
-                    endgame = step < push
-                    if endgame:
-                        # Converged estimate: step a little past it so that
-                        # the next count brackets w within the tolerance.
-                        y = y - push if cl > k else y + push
-                    elif nlag[l] >= 2 and step * step * step * step <= 0.125 * tfin * dxp[l] * dxp[l] * dxp[l]:
-                        # Cubic convergence (error after a step ~ step**4 /
-                        # previous step**3) predicts y within tfin/8 of w, but
-                        # a prediction proves nothing: two counts, at y -+ p,
-                        # must bracket w.  In a gathered pass both run in
-                        # the same pass (a pair); otherwise the second is
-                        # dropped, the count at y + p (on this side) is a
-                        # plain Laguerre iterate and the next step ends it.
-                        # p = tfin/5: width 0.4 tfin plus two roundings of
-                        # y's last bit (<= tfin/4 each) stays within tfin.
-                        p = 0.2 * tfin
-                        near = y + p if cl > k else y - p
-                        far = y - p if cl > k else y + p
-                        if lol < near < hil and lol < far < hil:
-                            y = near
-                            x2[l] = T(far)
-                            pair[l] = 1
-                            endgame = True
-                    if not (endgame and lol < y < hil):
-                        # Exact Laguerre steps never leave the bracket; rounding
-                        # near an end can, and then w lies within thr/2 of it.
-                        y = min(max(y, lol + half * thr), hil - half * thr)
-                    if lol < y < hil:  # False for NaN (overflow near a pole)
-                        nxt = y
-                else:
-                    # Crawling away from a neighbouring root, the steps about
-                    # double each time: jump ahead instead of bisecting a
-                    # bracket whose far end is still unresolved.
-                    y = xl + 2.0 * (y - xl)
-                    if lol < y < hil:
-                        nxt = y
-            else:
-                # Isolating phase: interpolate the eigenvalue counting function
-                # (smooth inside the spectrum) to guess where count = k + 1/2;
-                # every fifth step bisects, so the bracket shrinks at least by
-                # (1 - _CLAMP)**4 * 0.5 per five steps (tuned on random
-                # matrices: fewer passes than every 2nd/3rd/4th step).
-                nint[l] += 1
-                if nint[l] % 5 != 0:
-                    frac = (k + 0.5 - clo[l]) / (chi[l] - clo[l])
-                    y = lol + min(max(frac, _CLAMP), 1.0 - _CLAMP) * width
-                    if sig[l] > 0.0:
-                        # Interpolate in the normal model's quantile space,
-                        # where the counting function is nearly linear
-                        # (eigenvalues thin out towards the ends).
-                        ulo = _norm_cdf((lol - mu[l]) / sig[l])
-                        uhi = _norm_cdf((hil - mu[l]) / sig[l])
-                        u = ulo + frac * (uhi - ulo)
-                        if 0.0 < u < 1.0:
-                            y = mu[l] + sig[l] * _norm_ppf(u)
-                            y = min(max(y, lol + _CLAMP * width), hil - _CLAMP * width)
-                    nxt = y
-            dxp[l] = abs(nxt - xl)
-            x[l] = T(nxt)
+            nxt_job = _update_slot(jobs, slots, br, ps, l, nxt_job, pivmin, rtol)
+            if slots.job[l] < 0:
+                running -= 1

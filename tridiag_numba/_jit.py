@@ -50,6 +50,7 @@ __all__ = [
     "KernelSourcesLocator",
     "compile_notices",
     "kernel_inner",
+    "kernel_loop",
     "kernel_parallel",
     "kernel_serial",
     "layer_is_fork_safe",
@@ -57,7 +58,12 @@ __all__ = [
     "threading_layer",
 ]
 
-_COMMON = dict(nogil=True, cache=True, error_model="numpy")
+# ``_nrt=True`` is numba's default, set explicitly so that a helper never
+# inherits ``kernel_loop``'s ``_nrt=False`` from the caller it is first
+# compiled for: numba keeps one compiled version per signature, and a
+# helper compiled without reference counting but later called from counted
+# code (or the reverse) corrupts the counts of the arrays it returns.
+_COMMON = dict(nogil=True, cache=True, error_model="numpy", _nrt=True)
 
 #: Python functions compiled through the decorators below (their caches are
 #: keyed on the whole package's sources).
@@ -82,6 +88,17 @@ kernel_serial = _decorator(
     dict(parallel=False, **_COMMON), "Serial twins of the batch drivers (same body, ``prange`` runs as ``range``)."
 )
 kernel_inner = _decorator(_COMMON, "Helpers called from drivers; inlined by LLVM where profitable.")
+# numba increments and decrements the reference count of every array
+# argument of every call and of every record field it reads (atomic
+# operations, and calls inside a lane loop that stop its vectorisation; the
+# pruning pass misses them across branches).  The engine's loop, whose
+# helpers take records of arrays, paid that per slot and pass: 3-4x slower.
+# A ``kernel_loop`` function works on arrays its caller allocated: it must
+# not allocate (numba refuses) nor return an array, and then it may be
+# called from any kernel.
+kernel_loop = _decorator(
+    {**_COMMON, "_nrt": False}, "Hot loops over preallocated state: no reference counting, no allocation."
+)
 
 
 # ----------------------------------------------------------- threading layer

@@ -4,21 +4,33 @@ benchmarks and the tests use, re-exported from the modules that hold them.
 Pure ``@njit`` code throughout: C-contiguous float32/float64 arrays in,
 outputs and per-lane / per-matrix ``info`` codes out.  Nothing validates and
 nothing raises; the numpy layer (``_api.py``) does both.  The algorithm, one
-concern per module:
+concern per module (dependencies run down the list):
 
+* :mod:`._jit` -- every numba option: the decorators (``kernel_inner``,
+  ``kernel_loop`` for hot loops without reference counting,
+  ``kernel_parallel``/``kernel_serial``), the threading layer and the cache
+  key over all kernel sources;
 * :mod:`._layout` -- lanes (``LANES``, ``ROW``) and ``info`` codes;
 * :mod:`._scaling` -- power-of-two scaling and dstebz's split test;
+* :mod:`._sturm_ir` -- LLVM-IR forms of the Sturm pass and the block
+  moments, each tested bit-identical against its plain reference;
 * :mod:`._sturm` -- the Sturm recurrence (scalar reference step, the pass,
   the count at one value);
-* :mod:`._sturm_ir` -- its LLVM-IR forms, tested bit-identical against
-  ``_sturm_step``;
-* :mod:`._lanes` -- a lane's initial bracket and first shift, filling slots;
-* :mod:`._bisect` -- the eigenvalue engine (bisection, Laguerre, end game)
-  and the bracket invariant;
-* :mod:`._stein` -- inverse iteration (dstein) block by block;
-* :mod:`._stein_lanes` -- inverse iteration with matrices as SIMD lanes;
+* :mod:`._lanes` -- the named lane state (``Jobs``, ``Bracket``, ``Slots``),
+  a lane's initial bracket and first shift, filling slots;
+* :mod:`._shifts` -- where a slot counts next: Laguerre with the end game,
+  interpolation of the counting function (reads the bracket, never
+  writes it);
+* :mod:`._bisect` -- the eigenvalue engine's loop over slots (passes,
+  counts, finishing and refilling): **the bracket invariant**
+  (``_move_bracket``, the one writer of ``Bracket`` after ``_lane_start``);
+* :mod:`._stein` -- **inverse iteration** (dstein) block by block of a
+  split matrix;
+* :mod:`._stein_lanes` -- inverse iteration for one eigenvalue per matrix,
+  matrices as SIMD lanes (falls back to :mod:`._stein`);
 * :mod:`._batch` -- parallel drivers and their serial twins, chunking and
-  the thread count.
+  **the thread count** (which twin runs is the numpy layer's choice,
+  ``_api._use_serial``).
 
 Callers look drivers up here at call time (``K.kth_eigenvalues_parallel``),
 so patching a name on this module reaches every caller.
@@ -60,18 +72,38 @@ from ._lanes import (  # noqa: F401
     _FUDGE,
     _MAX_LAGUERRE,
     _CLAMP,
+    Jobs,
+    Bracket,
+    Slots,
     _norm_cdf,
     _norm_ppf,
     _lane_start,
     _load_lane,
+    _start_counters,
     _fill_slot,
+    _copy_scaled,
+    _split_block,
     _fill_block,
 )
 from ._bisect import (  # noqa: F401
     _FEW_SLOTS,
+    Pass,
+    _move_bracket,
     _snap_single,
-    _laguerre_modified,
+    _hold_pair_first,
+    _take_counts,
+    _finish_job,
+    _update_slot,
+    _count_pass,
+    _block_state,
+    _run_block,
     _kth_block,
+)
+from ._shifts import (  # noqa: F401
+    _laguerre_modified,
+    _laguerre_shift,
+    _interpolated_shift,
+    _next_shift,
 )
 from ._stein import (  # noqa: F401
     _start_vector,
@@ -79,11 +111,26 @@ from ._stein import (  # noqa: F401
     _lu_solve,
     _block_counts,
     _assign_blocks,
+    SteinBlock,
+    _norm1,
+    _factor,
+    _iterate,
+    _store_vector,
     _stein_block,
     _mgs,
+    _split_points,
+    _block_columns,
     _inverse_iteration,
 )
 from ._stein_lanes import (  # noqa: F401
+    VecBlock,
+    _load_vec_lanes,
+    _shift_lanes,
+    _lu_lanes,
+    _start_lanes,
+    _solve_lanes,
+    _normalise_lanes,
+    _eigvec_lanes,
     _eigvec_block,
 )
 from ._batch import (  # noqa: F401

@@ -1,21 +1,64 @@
-"""Loading lanes: each (matrix, index) job's bracket, first guess and scaled
-rows, into the slots of a block of ``LANES``.
+"""Lane state, named, and loading lanes: each (matrix, index) job's bracket,
+first guess and scaled rows, into the slots of a block of ``LANES``.
+
+The eigenvalue engine's state is three records of arrays (numba passes a
+namedtuple of arrays like the arrays themselves; fields are read by name):
+
+* :data:`Jobs` -- the chunk of work and where results go (inputs, outputs,
+  tolerances);
+* :data:`Bracket` -- per slot, the ends ``lo < hi`` and their Sturm counts
+  ``clo <= k < chi``;
+* :data:`Slots` -- per slot, everything else: the scaled matrix, the shift,
+  the job it runs and its counters.
+
+The functions that take the records are compiled without reference
+counting (:func:`._jit.kernel_loop`): they work on arrays their caller
+allocated and return scalars.
 
 :func:`_lane_start` sets a lane's initial bracket -- the Gershgorin interval
 widened as in dstebz, with counts 0 and n -- and its first shift (a Gaussian
-quantile of the matrix's moments); after that only Sturm counts move the
-bracket ends (:mod:`._bisect`).
+quantile of the matrix's moments).  After that the only writer of the
+bracket is :func:`._bisect._move_bracket`, which takes a shift with its
+Sturm count.
 """
+
+from collections import namedtuple
 
 import math
 
 import numpy as np
 
-from ._jit import kernel_inner
+from ._jit import kernel_inner, kernel_loop
 from ._layout import INFO_NONFINITE, INFO_OK, LANES
 from ._scaling import _pow2_pair, _scale_exponent, _split_e2
 from ._sturm_ir import _block_moments
 
+
+#: A chunk of jobs: job ``j`` is eigenvalue ``lane_k[j]`` of matrix ``lane_b[j]``
+#: (``d`` (B, n), ``e`` (B, n-1)); jobs up to ``stop`` belong to the chunk.
+#: Results go to ``w`` (eigenvalue), ``ws`` (of the scaled matrix) and
+#: ``info``; ``abstol``, ``eps``, ``safemin`` as in dstebz.
+Jobs = namedtuple("Jobs", ["d", "e", "lane_b", "lane_k", "stop", "abstol", "eps", "safemin", "w", "ws", "info"])
+
+#: Per slot (LANES,): the bracket ends ``lo < hi`` (the matrix's dtype) and
+#: their Sturm counts ``clo <= k < chi`` (int64).  Written by
+#: :func:`_lane_start` (the Gershgorin interval) and then only by
+#: :func:`._bisect._move_bracket`.
+Bracket = namedtuple("Bracket", ["lo", "hi", "clo", "chi"])
+
+#: Per slot: the scaled matrix ``db`` (n, ROW) and ``e2b`` (n, ROW, squared
+#: off-diagonals, row 0 zero); in the matrix's dtype the shift ``x``, the
+#: tolerance ``atol`` and the last step ``dxp``; in float64 the spectrum's
+#: mean ``mu`` and standard deviation ``sig``; in int64 the ``job`` (-1:
+#: idle), the scale exponent ``expo``, the iteration ``budget`` left, the
+#: Laguerre and interpolation steps taken (``nlag``, ``nint``) and
+#: ``single`` (1: the split matrix has a 1x1 block).
+#: ``sums`` (7, LANES) and ``scratch`` (n,), float64 and the matrix's dtype,
+#: are work space for :func:`_fill_block` and :func:`._bisect._snap_single`.
+Slots = namedtuple(
+    "Slots",
+    ["db", "e2b", "x", "atol", "dxp", "mu", "sig", "job", "expo", "budget", "nlag", "nint", "single", "sums", "scratch"],
+)
 
 # Gershgorin widening factor of dstebz.
 _FUDGE = 2.1
@@ -52,23 +95,31 @@ def _norm_ppf(p):
           + 6.680131188771972e01) * r - 1.328068155288572e01) * r + 1.0)
 
 
-@kernel_inner
-def _lane_start(l, k, n, gl, gu, sd, sd2, se2, ma, mb, abstol, eps, safemin, x, lo, hi, atol, clo, chi, mu, sig):
+@kernel_loop
+def _lane_start(jobs, slots, br, l, k, sums):
     """Set slot ``l``'s bracket, tolerance, spectrum moments and first shift
-    from the scaled matrix's Gershgorin bounds ``gl``/``gu`` and the sums
-    ``sd = sum d``, ``sd2 = sum d**2``, ``se2 = sum e**2``; return the
-    iteration budget."""
+    for eigenvalue ``k``; return the iteration budget.
+
+    ``sums`` = (gl, gu, sd, sd2, se2, ma, mb): the scaled matrix's
+    Gershgorin bounds, ``sum d``, ``sum d**2``, ``sum e**2`` and the two
+    scale factors (:func:`._scaling._pow2_pair`), all float64.
+    """
+    gl, gu, sd, sd2, se2, ma, mb = sums
+    n = slots.db.shape[0]
+    eps = jobs.eps
+    safemin = jobs.safemin
+    x = slots.x
     T = x.dtype.type
     tnorm = max(abs(gl), abs(gu))
     widen = _FUDGE * tnorm * eps * n + _FUDGE * 2.0 * safemin
-    lo[l] = T(gl - widen)
-    hi[l] = T(gu + widen)
-    clo[l] = 0
-    chi[l] = n
-    if abstol > 0.0:
-        atol[l] = T(max(abstol * ma * mb, safemin))
+    br.lo[l] = T(gl - widen)
+    br.hi[l] = T(gu + widen)
+    br.clo[l] = 0
+    br.chi[l] = n
+    if jobs.abstol > 0.0:
+        slots.atol[l] = T(max(jobs.abstol * ma * mb, safemin))
     else:
-        atol[l] = T(eps * tnorm)
+        slots.atol[l] = T(eps * tnorm)
     # First shift: the (k + 1/2)/n quantile of the normal distribution with
     # the spectrum's mean and variance (trace(T) = sum w, trace(T**2) =
     # sum w**2).  Spectra of random and perturbed matrices are bell-shaped,
@@ -77,27 +128,34 @@ def _lane_start(l, k, n, gl, gu, sd, sd2, se2, ma, mb, abstol, eps, safemin, x, 
     # spread).  Any guess is safe: it is only a shift.
     m1 = sd / n
     var = (sd2 + 2.0 * se2) / n - m1 * m1
-    mu[l] = m1
-    sig[l] = math.sqrt(var) if var > 0.0 else 0.0
-    width = hi[l] - lo[l]
-    x0 = m1 + sig[l] * _norm_ppf((k + 0.5) / n)
-    x[l] = T(min(max(x0, lo[l] + _CLAMP * width), hi[l] - _CLAMP * width))
+    slots.mu[l] = m1
+    slots.sig[l] = math.sqrt(var) if var > 0.0 else 0.0
+    lo = br.lo[l]
+    hi = br.hi[l]
+    width = hi - lo
+    x0 = m1 + slots.sig[l] * _norm_ppf((k + 0.5) / n)
+    x[l] = T(min(max(x0, lo + _CLAMP * width), hi - _CLAMP * width))
     # dstebz's iteration bound for bisection down to pivmin; interpolation
-    # steps shrink less than bisection (see _kth_block), hence the margin.
+    # steps shrink less than bisection (see ._bisect._interpolated_shift),
+    # hence the margin.
     maxit = int((math.log(tnorm + safemin) - math.log(safemin)) / math.log(2.0)) + 2
     return 6 * maxit + _MAX_LAGUERRE
 
 
-@kernel_inner
-def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi, mu, sig):
-    """Scale matrix ``b`` (n >= 2) into slot ``l`` of a block; set its Gershgorin bracket,
-    the mean ``mu`` and standard deviation ``sig`` of its eigenvalues and a first shift
-    for eigenvalue ``k``; split it as dstebz does (:func:`_split_e2`).
+@kernel_loop
+def _load_lane(jobs, slots, br, b, k, l):
+    """Scale matrix ``b`` (n >= 2) into slot ``l`` of a block; set its
+    Gershgorin bracket, moments and first shift for eigenvalue ``k``
+    (:func:`_lane_start`); split it as dstebz does (:func:`_split_e2`).
 
     Returns (status, exponent, iteration budget, single): status 0 running,
     2 zero matrix (w = 0), 3 non-finite input; single 1 if the split matrix
     has a 1x1 block.
     """
+    d = jobs.d
+    e = jobs.e
+    db = slots.db
+    e2b = slots.e2b
     n = d.shape[1]
     T = db.dtype.type
     zero = T(0.0)
@@ -107,11 +165,11 @@ def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, cl
         for i in range(n):
             db[i, l] = zero
             e2b[i, l] = zero
-        x[l] = zero
+        slots.x[l] = zero
         return (3 if not finite else 2), 0, 0, 0
     ma, mb = _pow2_pair(ex)
-    eps2 = T(eps * eps)
-    tiny = T(safemin)
+    eps2 = T(jobs.eps * jobs.eps)
+    tiny = T(jobs.safemin)
     dprev = zero
     zprev = True  # e2b row i-1 zero: rows i-1, i are split
     single = 0
@@ -143,89 +201,89 @@ def _load_lane(d, e, b, k, l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, cl
         eprev = enext
     if zprev:  # the last row
         single = 1
-    return 0, ex, _lane_start(l, k, n, gl, gu, sd, sd2, se2, ma, mb, abstol, eps, safemin,
-                              x, lo, hi, atol, clo, chi, mu, sig), single
+    return 0, ex, _lane_start(jobs, slots, br, l, k, (gl, gu, sd, sd2, se2, ma, mb)), single
 
 
-@kernel_inner
-def _fill_slot(d, e, lane_b, lane_k, l, nxt_job, stop, abstol, eps, safemin, w, ws, info,
-               db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp, single):
+@kernel_inner(inline="always")
+def _start_counters(slots, l):
+    """Zero slot ``l``'s step counters; no previous step yet."""
+    slots.nlag[l] = 0
+    slots.nint[l] = 0
+    slots.dxp[l] = np.inf
+
+
+@kernel_loop
+def _fill_slot(jobs, slots, br, l, nxt_job):
     """Load the next job with work to do into slot ``l``; return the new
     ``nxt_job``.  Trivial jobs (zero or non-finite matrices) finish on the
     spot; with no jobs left the slot goes idle (``job[l] = -1``)."""
-    job[l] = -1
-    while nxt_job < stop:
+    slots.job[l] = -1
+    while nxt_job < jobs.stop:
         j = nxt_job
         nxt_job += 1
-        status, ex, bud, one = _load_lane(d, e, lane_b[j], lane_k[j], l, abstol, eps, safemin, db, e2b, x, lo, hi, atol, clo, chi, mu, sig)
+        status, ex, bud, one = _load_lane(jobs, slots, br, jobs.lane_b[j], jobs.lane_k[j], l)
         if status == 0:
-            job[l] = j
-            expo[l] = ex
-            single[l] = one
-            budget[l] = bud
-            nlag[l] = 0
-            nint[l] = 0
-            dxp[l] = np.inf
+            slots.job[l] = j
+            slots.expo[l] = ex
+            slots.single[l] = one
+            slots.budget[l] = bud
+            _start_counters(slots, l)
             return nxt_job
-        w[j] = np.nan if status == 3 else 0.0
-        ws[j] = w[j]
-        info[j] = INFO_NONFINITE if status == 3 else INFO_OK
+        jobs.w[j] = np.nan if status == 3 else 0.0
+        jobs.ws[j] = jobs.w[j]
+        jobs.info[j] = INFO_NONFINITE if status == 3 else INFO_OK
     return nxt_job
 
 
-@kernel_inner
-def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws, info,
-                db, e2b, x, lo, hi, atol, clo, chi, mu, sig, job, expo, budget, nlag, nint, dxp, single):
-    """Load the first jobs into all slots of a block; return the new ``nxt_job``.
-
-    Same result, bit for bit, as :func:`_fill_slot` slot by slot, but the
-    Gershgorin bounds and moments come from one sweep across all slots
-    (:func:`_block_moments`): one matrix at a time they are chains of
-    dependent max/min/add (~500 ns per 100x100 matrix).  ``db``/``e2b`` must
-    be zero on entry: idle slots keep the inert zero matrix.
-    """
+@kernel_loop
+def _copy_scaled(jobs, slots, nxt_job, scale):
+    """Per slot of an empty block: the next job with work to do, its exact
+    power-of-two scale (factors into ``scale`` (2, LANES)) and its scaled
+    ``d`` and ``|e|`` (``e2b`` rows 1..n-1, squared later); return the new
+    ``nxt_job``.  Trivial jobs (zero or non-finite matrices) finish on the
+    spot and the next job takes the slot."""
+    d = jobs.d
+    e = jobs.e
+    db = slots.db
+    e2b = slots.e2b
     n = d.shape[1]
-    L = LANES
     T = db.dtype.type
-    # 1. Per slot: the exact power-of-two scale of its matrix (a vectorised
-    #    scan of the matrix's own rows), then the scaled copy into the
-    #    slot's column.  Trivial jobs (zero or non-finite matrices) finish
-    #    on the spot and the next job takes the slot.
-    tmp = np.zeros((7, L))
-    sa = tmp[0]
-    sb = tmp[1]
-    for l in range(L):
-        job[l] = -1
-        while nxt_job < stop:
+    for l in range(LANES):
+        slots.job[l] = -1
+        while nxt_job < jobs.stop:
             j = nxt_job
             nxt_job += 1
-            b = lane_b[j]
+            b = jobs.lane_b[j]
             ex, finite, is_zero = _scale_exponent(d, e, b)
             if not finite or is_zero:
-                w[j] = np.nan if not finite else 0.0
-                ws[j] = w[j]
-                info[j] = INFO_NONFINITE if not finite else INFO_OK
+                jobs.w[j] = np.nan if not finite else 0.0
+                jobs.ws[j] = jobs.w[j]
+                jobs.info[j] = INFO_NONFINITE if not finite else INFO_OK
                 continue
-            job[l] = j
-            expo[l] = ex
+            slots.job[l] = j
+            slots.expo[l] = ex
             ma, mb = _pow2_pair(ex)
-            sa[l] = ma
-            sb[l] = mb
+            scale[0, l] = ma
+            scale[1, l] = mb
             for i in range(n):
                 db[i, l] = T(d[b, i] * ma * mb)
             for i in range(n - 1):
                 e2b[i + 1, l] = abs(T(e[b, i] * ma * mb))
             break
-    # 2. Gershgorin bounds and moments; then e**2 with the subnormal flush.
-    acc = tmp[2:7]
-    _block_moments(db, e2b, acc, safemin)
-    gl = acc[0]
-    gu = acc[1]
-    sd = acc[2]
-    sd2 = acc[3]
-    se2 = acc[4]
-    # 3. dstebz's splits (_split_e2), all slots at once, and which slots
-    #    have a 1x1 block (e2b rows i and i+1 both zero; row n counts as zero).
+    return nxt_job
+
+
+@kernel_loop
+def _split_block(slots, eps, safemin):
+    """dstebz's splits (:func:`_split_e2`) of all slots at once, and which
+    slots have a 1x1 block (``e2b`` rows i and i+1 both zero; row n counts
+    as zero) into ``single``."""
+    db = slots.db
+    e2b = slots.e2b
+    single = slots.single
+    n = db.shape[0]
+    L = LANES
+    T = db.dtype.type
     eps2 = T(eps * eps)
     tiny = T(safemin)
     zero = T(0.0)
@@ -239,13 +297,32 @@ def _fill_block(d, e, lane_b, lane_k, nxt_job, stop, abstol, eps, safemin, w, ws
             single[l] |= (e2b[i - 1, l] == zero) & (e2b[i, l] == zero)
     for l in range(L):
         single[l] |= e2b[n - 1, l] == zero
-    for l in range(L):
-        j = job[l]
+
+
+@kernel_loop
+def _fill_block(jobs, slots, br, nxt_job):
+    """Load the first jobs into all slots of a block; return the new ``nxt_job``.
+
+    Same result, bit for bit, as :func:`_fill_slot` slot by slot, but the
+    Gershgorin bounds and moments come from one sweep across all slots
+    (:func:`_block_moments`): one matrix at a time they are chains of
+    dependent max/min/add (~500 ns per 100x100 matrix).  ``db``/``e2b`` must
+    be zero on entry: idle slots keep the inert zero matrix; so must
+    ``slots.sums``.
+    """
+    tmp = slots.sums
+    # 1. Per slot: the scaled copy of its matrix.
+    nxt_job = _copy_scaled(jobs, slots, nxt_job, tmp[0:2])
+    # 2. Gershgorin bounds and moments; then e**2 with the subnormal flush.
+    acc = tmp[2:7]
+    _block_moments(slots.db, slots.e2b, acc, jobs.safemin)
+    # 3. Splits, then each busy slot's bracket and first shift.
+    _split_block(slots, jobs.eps, jobs.safemin)
+    for l in range(LANES):
+        j = slots.job[l]
         if j < 0:
             continue
-        budget[l] = _lane_start(l, lane_k[j], n, gl[l], gu[l], sd[l], sd2[l], se2[l], sa[l], sb[l],
-                                abstol, eps, safemin, x, lo, hi, atol, clo, chi, mu, sig)
-        nlag[l] = 0
-        nint[l] = 0
-        dxp[l] = np.inf
+        sums = (acc[0, l], acc[1, l], acc[2, l], acc[3, l], acc[4, l], tmp[0, l], tmp[1, l])
+        slots.budget[l] = _lane_start(jobs, slots, br, l, jobs.lane_k[j], sums)
+        _start_counters(slots, l)
     return nxt_job

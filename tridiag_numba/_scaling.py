@@ -21,7 +21,10 @@ def _float_bits(x):
     raise NotImplementedError("only callable from numba-compiled code")
 
 
-@overload(_float_bits, jit_options=dict(cache=True))
+# Inlined into the caller: a separate compiled function returning an array
+# view would be shared between callers with and without reference counting
+# (see _jit.kernel_loop) and get the view's count wrong for one of them.
+@overload(_float_bits, inline="always", jit_options=dict(cache=True))
 def _float_bits_impl(x):
     # (bits, magnitude mask, bits of +inf, mantissa width, exponent bias - 1,
     # exponent of the smallest subnormal).

@@ -7,10 +7,11 @@ loop per block with reorthogonalisation of close eigenvalues
 """
 
 import math
+from collections import namedtuple
 
 import numpy as np
 
-from ._jit import kernel_inner
+from ._jit import kernel_inner, kernel_loop
 from ._layout import INFO_NONFINITE, INFO_OK, INFO_VEC_NO_CONVERGENCE
 from ._scaling import _pow2_pair, _scale_exponent, _split_e2
 
@@ -167,25 +168,19 @@ def _assign_blocks(ds, es2, bstart, nblk, ws, kidx, m, onenrm, eps, blk):
             blk[j] = pick
 
 
-@kernel_inner
-def _stein_block(ds, es, ws, kidx, js, nj, v, row0, tnrm, eps, work, piv):
-    """dstein on one block (rows row0.. of ``v``): vectors for the ``nj``
-    ascending eigenvalues ``ws[js[:nj]]`` into columns ``js[:nj]``; returns
-    an info code.  ``ds``/``es`` are the block's scaled entries, ``tnrm``
-    the whole matrix's 1-norm.
+#: One block's dstein context: its scaled diagonal ``ds`` (nb,) and
+#: off-diagonal ``es`` (nb-1,); the eigenvalues ``ws``, their global indices
+#: ``kidx`` (seeds) and the ``js`` (ascending) of those in this block;
+#: ``v``, whose rows ``row0``.. the block's vectors fill; work space
+#: ``work`` (6, >= nb) and ``piv`` (nb,) bool.  The functions that take it
+#: run without reference counting (:func:`._jit.kernel_loop`).
+SteinBlock = namedtuple("SteinBlock", ["ds", "es", "ws", "kidx", "js", "v", "row0", "work", "piv"])
 
-    LU of ``T - w I`` with partial pivoting, up to 5 solves from a
-    pseudo-random start until the growth shows convergence, then extra
-    solves; eigenvalues closer than 10 eps |w| nudged apart; vectors of a
-    cluster (consecutive gaps <= 1e-3 ||block||_1) re-orthogonalised by
-    modified Gram-Schmidt, once more after the last solve (a vector that
-    Gram-Schmidt shrank loses orthogonality when normalised otherwise).
-    A vector whose growth test never passes is accepted only if its
-    residual proves it: ||T v - w v||_2 <= 4 n eps ||T||_1, the bound
-    promised.  (The eigenvalues are accurate to eps ||T||, not eps ||block||:
-    a block much smaller than T can fail dstein's test, which is relative
-    to the block, with a vector as good as any.)
-    """
+
+@kernel_inner
+def _norm1(ds, es):
+    """||T||_1 of a tridiagonal (max absolute row sum); 1 for a zero matrix
+    (any orthonormal basis is right; keeps the algebra defined)."""
     n = ds.shape[0]
     onenrm = 0.0
     for i in range(n):
@@ -195,26 +190,140 @@ def _stein_block(ds, es, ws, kidx, js, nj, v, row0, tnrm, eps, work, piv):
         if i < n - 1:
             rs += abs(es[i])
         onenrm = max(onenrm, rs)
-    if onenrm == 0.0:
-        onenrm = 1.0  # zero block: any orthonormal basis; keep the algebra defined
+    return onenrm if onenrm != 0.0 else 1.0
+
+
+@kernel_loop
+def _factor(sb, xj, tolpiv):
+    """LU of the block's ``T - xj I`` (dlagtf) into ``sb.work``/``sb.piv``,
+    pivots perturbed to ``tolpiv`` as dlagts(job=-1) does (to keep the
+    solves finite), and their reciprocals."""
+    n = sb.ds.shape[0]
+    a = sb.work[0, :n]
+    ainv = sb.work[1, :n]
+    _lu_shifted(sb.ds, sb.es, xj, a, sb.work[2, :n], sb.work[3, :n], sb.work[4, :n], sb.piv)
+    for i in range(n):
+        if abs(a[i]) < tolpiv:
+            a[i] = tolpiv if a[i] >= 0.0 else -tolpiv
+        ainv[i] = 1.0 / a[i]
+
+
+@kernel_loop
+def _iterate(sb, jj, gp, big, extra):
+    """dstein's iteration for the block's vector ``jj`` into ``sb.work[5]``:
+    up to 5 solves from the pseudo-random start until the growth test
+    passes, then ``extra`` more; each solve re-orthogonalised against the
+    cluster's earlier vectors ``gp..jj-1``.  ``big`` is n ||T||_1 max(eps,
+    |u_nn|), dstein's scale of the right-hand side.  Returns whether the
+    growth test passed."""
+    n = sb.ds.shape[0]
+    x = sb.work[5, :n]
+    seed = sb.kidx[sb.js[jj]]
+    dtpcrt = math.sqrt(0.1 / n)
+    _start_vector(x, seed)
+    nrmchk = 0
+    for its in range(5 + 2):
+        asum = 0.0
+        for i in range(n):
+            asum += abs(x[i])
+        if asum == 0.0 or not (asum - asum == 0.0):
+            _start_vector(x, seed + 7919 * (its + 1))
+            asum = 0.0
+            for i in range(n):
+                asum += abs(x[i])
+        scl = big / asum
+        for i in range(n):
+            x[i] *= scl
+        _lu_solve(sb.work[1, :n], sb.work[2, :n], sb.work[3, :n], sb.work[4, :n], sb.piv, x)
+        if jj > gp:
+            _mgs(x, sb.v, sb.js, gp, jj, sb.row0)
+        nrm = 0.0
+        for i in range(n):
+            nrm = max(nrm, abs(x[i]))
+        if nrm < dtpcrt:
+            continue
+        nrmchk += 1
+        if nrmchk >= extra + 1:
+            return True
+    return False
+
+
+@kernel_loop
+def _store_vector(sb, jj, gp, converged, tnrm, eps):
+    """Vector ``jj`` of the block from ``sb.work[5]`` into its column of
+    ``v``: re-orthogonalised once more (a vector that Gram-Schmidt shrank
+    loses orthogonality when normalised otherwise), normalised with its
+    largest entry positive.  A vector whose growth test never passed is
+    accepted only if its residual proves it, ||T v - w v||_2 <= 4 n eps
+    ||T||_1; returns an info code."""
+    n = sb.ds.shape[0]
+    ds = sb.ds
+    es = sb.es
+    v = sb.v
+    row0 = sb.row0
+    x = sb.work[5, :n]
+    j = sb.js[jj]
+    if jj > gp:
+        _mgs(x, v, sb.js, gp, jj, row0)
+    nrm2 = 0.0
+    jmax = 0
+    amax = -1.0
+    for i in range(n):
+        nrm2 += x[i] * x[i]
+        if abs(x[i]) > amax:
+            amax = abs(x[i])
+            jmax = i
+    scl = 1.0 / math.sqrt(nrm2) if nrm2 > 0.0 else 0.0
+    if x[jmax] < 0.0:
+        scl = -scl
+    for i in range(n):
+        v[row0 + i, j] = x[i] * scl
+    if converged:
+        return INFO_OK
+    res2 = 0.0
+    for i in range(n):
+        r = (ds[i] - sb.ws[j]) * v[row0 + i, j]
+        if i > 0:
+            r += es[i - 1] * v[row0 + i - 1, j]
+        if i < n - 1:
+            r += es[i] * v[row0 + i + 1, j]
+        res2 += r * r
+    if nrm2 > 0.0 and math.sqrt(res2) <= 4.0 * n * eps * tnrm:
+        return INFO_OK
+    return INFO_VEC_NO_CONVERGENCE
+
+
+@kernel_loop
+def _stein_block(ds, es, ws, kidx, js, nj, v, row0, tnrm, eps, work, piv):
+    """dstein on one block (rows row0.. of ``v``): vectors for the ``nj``
+    ascending eigenvalues ``ws[js[:nj]]`` into columns ``js[:nj]``; returns
+    an info code.  ``ds``/``es`` are the block's scaled entries, ``tnrm``
+    the whole matrix's 1-norm.
+
+    LU of ``T - w I`` with partial pivoting (:func:`_factor`), up to 5
+    solves from a pseudo-random start until the growth shows convergence,
+    then extra solves (:func:`_iterate`); eigenvalues closer than 10 eps |w|
+    nudged apart; vectors of a cluster (consecutive gaps <= 1e-3
+    ||block||_1) re-orthogonalised by modified Gram-Schmidt, once more
+    before they are stored (:func:`_store_vector`).  A vector whose growth
+    test never passes is accepted only if its residual proves it:
+    ||T v - w v||_2 <= 4 n eps ||T||_1, the bound promised.  (The
+    eigenvalues are accurate to eps ||T||, not eps ||block||: a block much
+    smaller than T can fail dstein's test, which is relative to the block,
+    with a vector as good as any.)
+    """
+    n = ds.shape[0]
+    sb = SteinBlock(ds, es, ws, kidx, js, v, row0, work, piv)
+    onenrm = _norm1(ds, es)
     # dstein's cluster rule is relative to the block, as its eigenvalues
     # (from dstebz, per block) are; ours are accurate to eps ||T||, so a
     # block much smaller than T has clusters by T's measure too.
     ortol = 1e-3 * max(onenrm, tnrm)
-    dtpcrt = math.sqrt(0.1 / n)
-    tolpiv = eps * onenrm
-    a = work[0, :n]
-    ainv = work[1, :n]
-    bu = work[2, :n]
-    d2 = work[3, :n]
-    cl = work[4, :n]
-    x = work[5, :n]
     info = INFO_OK
     gp = 0
     xjm = 0.0
     for jj in range(nj):
-        j = js[jj]
-        xj = ws[j]
+        xj = ws[js[jj]]
         if jj > 0:
             pertol = 10.0 * abs(eps * xj)
             if xj - xjm < pertol:
@@ -222,12 +331,7 @@ def _stein_block(ds, es, ws, kidx, js, nj, v, row0, tnrm, eps, work, piv):
             if xj - xjm > ortol:
                 gp = jj
         xjm = xj
-        _lu_shifted(ds, es, xj, a, bu, d2, cl, piv)
-        for i in range(n):
-            # dlagts(job=-1): perturb small pivots to keep the solve finite.
-            if abs(a[i]) < tolpiv:
-                a[i] = tolpiv if a[i] >= 0.0 else -tolpiv
-            ainv[i] = 1.0 / a[i]
+        _factor(sb, xj, eps * onenrm)
         # dstein makes 2 extra solves after the growth test passes; they
         # matter for orthogonality inside a cluster.  An isolated eigenvalue
         # (gaps > 1e-3 ||T||) needs one: after two solves the components
@@ -235,61 +339,11 @@ def _stein_block(ds, es, ws, kidx, js, nj, v, row0, tnrm, eps, work, piv):
         # residuals of random 6x6 matrices exceeded 10 n eps ||T||.)
         in_cluster = jj > gp or (jj + 1 < nj and (ws[js[jj + 1]] - xj) <= ortol)
         extra = 2 if in_cluster else 1
-        _start_vector(x, kidx[j])
-        nrmchk = 0
-        converged = False
-        for its in range(5 + 2):
-            asum = 0.0
-            for i in range(n):
-                asum += abs(x[i])
-            if asum == 0.0 or not (asum - asum == 0.0):
-                _start_vector(x, kidx[j] + 7919 * (its + 1))
-                asum = 0.0
-                for i in range(n):
-                    asum += abs(x[i])
-            scl = n * onenrm * max(eps, abs(a[n - 1])) / asum
-            for i in range(n):
-                x[i] *= scl
-            _lu_solve(ainv, bu, d2, cl, piv, x)
-            if jj > gp:
-                _mgs(x, v, js, gp, jj, row0)
-            nrm = 0.0
-            for i in range(n):
-                nrm = max(nrm, abs(x[i]))
-            if nrm < dtpcrt:
-                continue
-            nrmchk += 1
-            if nrmchk < extra + 1:
-                continue
-            converged = True
-            break
-        if jj > gp:
-            _mgs(x, v, js, gp, jj, row0)
-        nrm2 = 0.0
-        jmax = 0
-        amax = -1.0
-        for i in range(n):
-            nrm2 += x[i] * x[i]
-            if abs(x[i]) > amax:
-                amax = abs(x[i])
-                jmax = i
-        scl = 1.0 / math.sqrt(nrm2) if nrm2 > 0.0 else 0.0
-        if x[jmax] < 0.0:
-            scl = -scl
-        for i in range(n):
-            v[row0 + i, j] = x[i] * scl
-        if not converged:
-            # Certify by the residual instead of the growth test.
-            res2 = 0.0
-            for i in range(n):
-                r = (ds[i] - ws[j]) * v[row0 + i, j]
-                if i > 0:
-                    r += es[i - 1] * v[row0 + i - 1, j]
-                if i < n - 1:
-                    r += es[i] * v[row0 + i + 1, j]
-                res2 += r * r
-            if not (nrm2 > 0.0 and math.sqrt(res2) <= 4.0 * n * eps * tnrm):
-                info = INFO_VEC_NO_CONVERGENCE
+        big = n * onenrm * max(eps, abs(work[0, n - 1]))
+        converged = _iterate(sb, jj, gp, big, extra)
+        st = _store_vector(sb, jj, gp, converged, tnrm, eps)
+        if st != INFO_OK:
+            info = st
     return info
 
 
@@ -305,6 +359,37 @@ def _mgs(x, v, js, gp, jj, row0):
             dot += x[i] * v[row0 + i, col]
         for i in range(n):
             x[i] -= dot * v[row0 + i, col]
+
+
+@kernel_inner
+def _split_points(ds, es, es2, eps, safemin, bstart):
+    """Where dstebz splits the scaled matrix (:func:`._scaling._split_e2`,
+    as the eigenvalue kernel does, in float64 here): ``es2[i]`` = e_i**2 or
+    zero at a split, block ``q`` = rows ``bstart[q]..bstart[q+1]-1``;
+    returns the number of blocks."""
+    n = ds.shape[0]
+    nblk = 0
+    bstart[0] = 0
+    for i in range(n - 1):
+        es2[i] = _split_e2(es[i] * es[i], ds[i], ds[i + 1], eps * eps, safemin)
+        if es2[i] == 0.0:
+            nblk += 1
+            bstart[nblk] = i + 1
+    nblk += 1
+    bstart[nblk] = n
+    return nblk
+
+
+@kernel_inner
+def _block_columns(blk, q, m, js):
+    """The eigenvalues (of ``m``) that :func:`_assign_blocks` gave block
+    ``q``, ascending, into ``js``; returns how many."""
+    nj = 0
+    for j in range(m):
+        if blk[j] == q:
+            js[nj] = j
+            nj += 1
+    return nj
 
 
 @kernel_inner
@@ -336,17 +421,8 @@ def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
         ds[i] = d[b, i] * ma * mb
     for i in range(n - 1):
         es[i] = e[b, i] * ma * mb
-    # Splits, as the eigenvalue kernel makes them (in float64 here).
     bstart = np.empty(n + 1, np.int64)
-    nblk = 0
-    bstart[0] = 0
-    for i in range(n - 1):
-        es2[i] = _split_e2(es[i] * es[i], ds[i], ds[i + 1], eps * eps, safemin)
-        if es2[i] == 0.0:
-            nblk += 1
-            bstart[nblk] = i + 1
-    nblk += 1
-    bstart[nblk] = n
+    nblk = _split_points(ds, es, es2, eps, safemin, bstart)
     blk = np.zeros(max(m, 1), np.int64)
     onenrm = 0.0
     for i in range(n):
@@ -360,11 +436,7 @@ def _inverse_iteration(d, e, b, ws, kidx, m, v, eps, safemin):
     for q in range(nblk):
         s0 = bstart[q]
         s1 = bstart[q + 1]
-        nj = 0
-        for j in range(m):
-            if blk[j] == q:
-                js[nj] = j
-                nj += 1
+        nj = _block_columns(blk, q, m, js)
         if nj == 0:
             continue
         for jj in range(nj):

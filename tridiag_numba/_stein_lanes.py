@@ -1,9 +1,22 @@
 """Inverse iteration for one eigenvalue per matrix, matrices as SIMD lanes
 (:func:`_eigvec_block`); lanes that need the full dstein loop fall back to
 :func:`._stein._inverse_iteration`.
+
+The same algorithm as :func:`._stein._inverse_iteration` for an isolated
+eigenvalue, step by step over all lanes of a block::
+
+    _eigvec_block          allocate; store vectors; fall back lane by lane
+      _eigvec_lanes        the steps below, on the VecBlock record
+        _load_vec_lanes      raw copies of the block's matrices
+        _shift_lanes         scale, shift by w, 1-norm, split test
+        _lu_lanes            LU of T - w I with partial pivoting (dlagtf)
+        _start_lanes         pseudo-random start vectors
+        _solve_lanes         one solve (dlagts) of every lane, + growth test
+        _normalise_lanes     norm, sign, fallback flags
 """
 
 import math
+from collections import namedtuple
 
 import numpy as np
 
@@ -12,43 +25,28 @@ from ._layout import INFO_OK, LANES, ROW
 from ._scaling import _pow2_pair, _scale_exponent
 from ._stein import _inverse_iteration, _start_vector
 
+#: Work arrays of a block, float64 whatever the input dtype; ``(n, ROW)``
+#: unless noted.  ``dm``: scaled d - w; ``eb``: scaled e (``eb[n-1] = 0``);
+#: ``U`` (n, 6, LANES): U's pivot, first and second superdiagonal, L's
+#: multiplier, row swap (1.0 / 0.0) and the pivot's reciprocal; ``cur``
+#: (2, LANES): the LU step's carried row; ``y``: the iterate; ``col`` (n,):
+#: one start vector; ``lane`` (4, LANES): scale factors ma, mb, shift w,
+#: 1-norm; ``ok`` (LANES,) bool: the lane needs no fallback; ``acc``
+#: (LANES,): per-lane scale factors and norms.
+VecBlock = namedtuple("VecBlock", ["dm", "eb", "U", "cur", "y", "col", "lane", "ok", "acc"])
 
-@kernel_inner
-def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
-    """One eigenvector each for matrices start..stop (at most LANES), with
-    the matrices interleaved as SIMD lanes.
 
-    The same algorithm as :func:`_inverse_iteration` for an isolated
-    eigenvalue (LU of ``T - w I`` with partial pivoting, dlagtf; small pivots
-    perturbed to eps ||T||_1; a solve that passes dstein's growth test plus
-    one more), but the LU and the solves are serial chains of n steps, so
-    running LANES matrices side by side keeps the divider and FMA units busy.
-    Pivoting is a per-lane select.  Lanes whose matrix splits, whose first
-    solve fails the growth test, or whose solve overflows, are redone by
-    :func:`_inverse_iteration` (the full dstein loop, block by block).
-
-    Layout, for speed: every loop runs over all LANES slots (a constant trip
-    count; slots past ``stop`` hold the identity matrix), and each loop
-    writes few distinct arrays -- U's rows live in one (n, 6, LANES) array --
-    so that LLVM's runtime alias checks stay within its limit and the lane
-    loops are vectorised.  Both halved this kernel's time.
-    """
+@kernel_inner(inline="always")
+def _load_vec_lanes(d, e, ws, start, stop, vb):
+    """Raw copies of matrices start..stop, one per lane; non-finite matrices
+    and idle slots hold inert matrices (0 and the identity) with shift 0."""
     n = d.shape[1]
     nl = stop - start
-    L = LANES
-    dm = np.empty((n, ROW))  # scaled d - w
-    eb = np.empty((n, ROW))  # scaled e (eb[n-1] = 0)
-    # U's pivot, first and second superdiagonal, L's multiplier, row swap
-    # (1.0 / 0.0) and the pivot's reciprocal.
-    U = np.empty((n, 6, L))
-    cur = np.empty((2, L))
-    y = np.empty((n, ROW))
-    col = np.empty(n)
-    lane = np.empty((4, L))  # scale factors ma, mb; shift w; 1-norm
-    ok = np.ones(L, np.bool_)
-    # Raw copies, one matrix at a time; non-finite matrices and idle slots
-    # hold inert matrices (0 and the identity) with shift 0.
-    for l in range(L):
+    dm = vb.dm
+    eb = vb.eb
+    lane = vb.lane
+    ok = vb.ok
+    for l in range(LANES):
         b = start + l
         finite = False
         ex = 0
@@ -70,7 +68,21 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
             for i in range(n - 1):
                 eb[i, l] = 0.0
         eb[n - 1, l] = 0.0
-    # Scale, shift, and the 1-norm (max row sum).
+
+
+@kernel_inner(inline="always")
+def _shift_lanes(vb, eps, safemin):
+    """Scale and shift every lane (``dm = d - w``), its 1-norm (max row
+    sum) into ``lane[3]``; lanes whose matrix splits (as in
+    :func:`._scaling._split_e2`) are flagged for the block-by-block
+    fallback."""
+    dm = vb.dm
+    eb = vb.eb
+    lane = vb.lane
+    cur = vb.cur
+    ok = vb.ok
+    n = dm.shape[0]
+    L = LANES
     for l in range(L):
         lane[3, l] = 0.0
         cur[0, l] = 0.0
@@ -87,8 +99,6 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
             lane[3, l] = rs if rs > lane[3, l] else lane[3, l]
     for l in range(L):
         lane[3, l] = lane[3, l] if lane[3, l] > 0.0 else 1.0
-    # Matrices that split (as in _split_e2) go to _inverse_iteration, which
-    # works block by block.
     eps2 = eps * eps
     for i in range(n - 1):
         for l in range(L):
@@ -96,8 +106,22 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
             e2 = eb[i, l] * eb[i, l]
             splits = e2 < eps2 * abs((dm[i, l] + w0) * (dm[i + 1, l] + w0)) + safemin
             ok[l] = ok[l] and not splits
-    # LU with partial pivoting (dlagtf); the current row's pivot candidate
-    # and superdiagonal, changed by the previous step, are carried in cur.
+
+
+@kernel_inner(inline="always")
+def _lu_lanes(vb, eps):
+    """LU with partial pivoting of every lane's ``T - w I`` (dlagtf) into
+    ``U``; pivoting is a per-lane select.  Small pivots are perturbed to
+    eps ||T||_1 as dlagts(job=-1) does, to keep the solves finite."""
+    dm = vb.dm
+    eb = vb.eb
+    U = vb.U
+    cur = vb.cur
+    lane = vb.lane
+    n = dm.shape[0]
+    L = LANES
+    # The current row's pivot candidate and superdiagonal, changed by the
+    # previous step, are carried in cur.
     for l in range(L):
         cur[0, l] = dm[0, l]
         cur[1, l] = eb[0, l]
@@ -123,21 +147,29 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
         U[n - 1, 0, l] = cur[0, l]
     for i in range(n):
         for l in range(L):
-            # dlagts(job=-1): perturb small pivots to keep the solve finite.
             tolpiv = eps * lane[3, l]
             p = U[i, 0, l]
             p = p if abs(p) >= tolpiv else (tolpiv if p >= 0.0 else -tolpiv)
             U[i, 0, l] = p
             U[i, 5, l] = 1.0 / p
-    # Start vectors: usually every matrix asks for the same k, so all lanes
-    # get the first lane's vector row by row, and only lanes with another k
-    # are redone (each vector generated once per run of equal k).
+
+
+@kernel_inner(inline="always")
+def _start_lanes(kidx, start, stop, vb):
+    """Start vectors (:func:`._stein._start_vector`, seeded by the index).
+
+    Usually every matrix asks for the same k, so all lanes get the first
+    lane's vector row by row, and only lanes with another k are redone
+    (each vector generated once per run of equal k)."""
+    y = vb.y
+    col = vb.col
+    n = y.shape[0]
     seed = kidx[start, 0]
     _start_vector(col, seed)
     for i in range(n):
-        for l in range(L):
+        for l in range(LANES):
             y[i, l] = col[i]
-    for l in range(1, nl):
+    for l in range(1, stop - start):
         k = kidx[start + l, 0]
         if k == kidx[start, 0]:
             continue
@@ -146,50 +178,73 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
             _start_vector(col, seed)
         for i in range(n):
             y[i, l] = col[i]
-    dtpcrt = math.sqrt(0.1 / n)
-    acc = np.empty(L)
-    for its in range(2):
+
+
+@kernel_inner(inline="always")
+def _solve_lanes(vb, eps, growth):
+    """One step of inverse iteration on every lane: scale ``y`` (as dstein
+    does), then solve ``(T - w I) y_new = y`` with the LU (dlagts).  With
+    ``growth``, lanes whose solution stays below dstein's growth threshold
+    sqrt(0.1 / n) are flagged for the fallback."""
+    y = vb.y
+    U = vb.U
+    acc = vb.acc
+    lane = vb.lane
+    ok = vb.ok
+    n = y.shape[0]
+    L = LANES
+    for l in range(L):
+        acc[l] = 0.0
+    for i in range(n):
+        for l in range(L):
+            acc[l] += abs(y[i, l])
+    for l in range(L):
+        acc[l] = n * lane[3, l] * max(eps, abs(U[n - 1, 0, l])) / acc[l] if acc[l] > 0.0 else 0.0
+    for i in range(n):
+        for l in range(L):
+            y[i, l] *= acc[l]
+    # L^-1 with the row swaps ...
+    for k in range(n - 1):
+        for l in range(L):
+            yk = y[k, l]
+            yk1 = y[k + 1, l]
+            m = U[k, 3, l]
+            swap = U[k, 4, l] != 0.0
+            y[k, l] = yk1 if swap else yk
+            y[k + 1, l] = (yk - m * yk1) if swap else (yk1 - m * yk)
+    # ... then U^-1; multiplying by the pivots' reciprocals keeps the
+    # division's latency out of the chain.
+    for l in range(L):
+        y[n - 1, l] = y[n - 1, l] * U[n - 1, 5, l]
+    for l in range(L):
+        y[n - 2, l] = (y[n - 2, l] - U[n - 2, 1, l] * y[n - 1, l]) * U[n - 2, 5, l]
+    for k in range(n - 3, -1, -1):
+        for l in range(L):
+            y[k, l] = (y[k, l] - U[k, 1, l] * y[k + 1, l] - U[k, 2, l] * y[k + 2, l]) * U[k, 5, l]
+    if growth:
+        dtpcrt = math.sqrt(0.1 / n)
         for l in range(L):
             acc[l] = 0.0
         for i in range(n):
             for l in range(L):
-                acc[l] += abs(y[i, l])
+                a = abs(y[i, l])
+                acc[l] = a if a > acc[l] else acc[l]
         for l in range(L):
-            acc[l] = n * lane[3, l] * max(eps, abs(U[n - 1, 0, l])) / acc[l] if acc[l] > 0.0 else 0.0
-        for i in range(n):
-            for l in range(L):
-                y[i, l] *= acc[l]
-        # Solve (T - w I) x = y (dlagts): L^-1 with the row swaps ...
-        for k in range(n - 1):
-            for l in range(L):
-                yk = y[k, l]
-                yk1 = y[k + 1, l]
-                m = U[k, 3, l]
-                swap = U[k, 4, l] != 0.0
-                y[k, l] = yk1 if swap else yk
-                y[k + 1, l] = (yk - m * yk1) if swap else (yk1 - m * yk)
-        # ... then U^-1; multiplying by the pivots' reciprocals keeps the
-        # division's latency out of the chain.
-        for l in range(L):
-            y[n - 1, l] = y[n - 1, l] * U[n - 1, 5, l]
-        for l in range(L):
-            y[n - 2, l] = (y[n - 2, l] - U[n - 2, 1, l] * y[n - 1, l]) * U[n - 2, 5, l]
-        for k in range(n - 3, -1, -1):
-            for l in range(L):
-                y[k, l] = (y[k, l] - U[k, 1, l] * y[k + 1, l] - U[k, 2, l] * y[k + 2, l]) * U[k, 5, l]
-        if its == 0:
-            for l in range(L):
-                acc[l] = 0.0
-            for i in range(n):
-                for l in range(L):
-                    a = abs(y[i, l])
-                    acc[l] = a if a > acc[l] else acc[l]
-            for l in range(L):
-                if not acc[l] >= dtpcrt:  # also catches NaN from overflow
-                    ok[l] = False
-    # Norms and the (first) entry of largest magnitude, all lanes at once.
-    nrm = np.zeros((2, L))
-    jmax = np.zeros(L, np.int64)
+            if not acc[l] >= dtpcrt:  # also catches NaN from overflow
+                ok[l] = False
+
+
+@kernel_inner(inline="always")
+def _normalise_lanes(vb, nrm, jmax):
+    """Per lane, the factor into ``acc`` that makes ``y`` a unit vector
+    whose (first) entry of largest magnitude is positive; lanes with a zero
+    or non-finite norm are flagged for the fallback.  ``nrm`` (2, LANES)
+    and ``jmax`` (LANES,) are zeroed work space."""
+    y = vb.y
+    acc = vb.acc
+    ok = vb.ok
+    n = y.shape[0]
+    L = LANES
     for i in range(n):
         for l in range(L):
             t = y[i, l]
@@ -205,7 +260,58 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
         # Sign: the entry of largest magnitude (the first on ties) positive.
         scl = 1.0 / math.sqrt(nrm2) if ok[l] else 0.0
         acc[l] = -scl if y[jmax[l], l] < 0.0 else scl
-    for l in range(nl):
+
+
+@kernel_inner(inline="always")
+def _eigvec_lanes(d, e, ws, kidx, start, stop, eps, safemin, vb, nrm, jmax):
+    """The lane steps of :func:`_eigvec_block` (see the module docstring).
+
+    All inlined into :func:`_eigvec_block`, which allocates the record:
+    there LLVM sees the arrays' constant row lengths (ROW, LANES) and
+    proves the rows of ``y``/``U`` disjoint, which the lane loops need to
+    be vectorised (as separate functions they ran ~1.5x slower).
+    """
+    _load_vec_lanes(d, e, ws, start, stop, vb)
+    _shift_lanes(vb, eps, safemin)
+    _lu_lanes(vb, eps)
+    _start_lanes(kidx, start, stop, vb)
+    # A solve that passes dstein's growth test, plus one more.
+    _solve_lanes(vb, eps, True)
+    _solve_lanes(vb, eps, False)
+    _normalise_lanes(vb, nrm, jmax)
+
+
+@kernel_inner
+def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
+    """One eigenvector each for matrices start..stop (at most LANES), with
+    the matrices interleaved as SIMD lanes.
+
+    The same algorithm as :func:`_inverse_iteration` for an isolated
+    eigenvalue (LU of ``T - w I`` with partial pivoting, dlagtf; small pivots
+    perturbed to eps ||T||_1; a solve that passes dstein's growth test plus
+    one more), but the LU and the solves are serial chains of n steps, so
+    running LANES matrices side by side keeps the divider and FMA units busy.
+    Pivoting is a per-lane select.  Lanes whose matrix splits, whose first
+    solve fails the growth test, or whose solve overflows, are redone by
+    :func:`_inverse_iteration` (the full dstein loop, block by block).
+
+    Layout, for speed: every loop runs over all LANES slots (a constant trip
+    count; slots past ``stop`` hold the identity matrix), and each loop
+    writes few distinct arrays -- U's rows live in one (n, 6, LANES) array --
+    so that LLVM's runtime alias checks stay within its limit and the lane
+    loops are vectorised.  Both halved this kernel's time.
+    """
+    n = d.shape[1]
+    L = LANES
+    vb = VecBlock(np.empty((n, ROW)), np.empty((n, ROW)), np.empty((n, 6, L)), np.empty((2, L)),
+                  np.empty((n, ROW)), np.empty(n), np.empty((4, L)), np.ones(L, np.bool_), np.empty(L))
+    nrm = np.zeros((2, L))
+    jmax = np.zeros(L, np.int64)
+    _eigvec_lanes(d, e, ws, kidx, start, stop, eps, safemin, vb, nrm, jmax)
+    ok = vb.ok
+    y = vb.y
+    acc = vb.acc
+    for l in range(stop - start):
         b = start + l
         if not ok[l]:
             # Rare: a split matrix, a slow start or overflow (many tiny

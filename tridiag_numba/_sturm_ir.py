@@ -55,40 +55,69 @@ def _check_sturm_types(db, e2b, x, st):
 
 def _emit_sturm_loop(context, builder, fty, n, pivmin, xs, load_row):
     """IR of the Sturm recurrence with Laguerre sums over ``len(xs)`` vectors
-    of _VEC lanes (see :func:`_sturm_pass`).  ``load_row(i, g)`` gives vector
-    ``g`` of row ``i`` of (d, e**2).  Returns the state: six lists of
-    allocas (r, a, c, s1, s2, count), which LLVM promotes to registers."""
+    of _VEC lanes (see :func:`._sturm._sturm_pass`).  ``load_row(i, g)``
+    gives vector ``g`` of row ``i`` of (d, e**2).  Returns the final state:
+    six lists of vectors (r, a, b, s1, s2, count), after the loop.
+
+    The count runs in integers: the sign bit of the pivot (never zero or
+    NaN after the pivmin substitution, so set exactly when q < 0) added to
+    an integer vector, one operation fewer per step than compare, select
+    and add; it is converted to the float state once, after the loop."""
     vty = ir.VectorType(fty, _VEC)
-    zero, one, two = _ir_const(vty, 0.0), _ir_const(vty, 1.0), _ir_const(vty, 2.0)
+    bits = 64 if isinstance(fty, ir.DoubleType) else 32
+    ity = ir.VectorType(ir.IntType(bits), _VEC)
+    zero, one = _ir_const(vty, 0.0), _ir_const(vty, 1.0)
     piv = _ir_splat(builder, vty, pivmin)
     negpiv = builder.fsub(zero, piv)  # exact: -pivmin
-    bits = 64 if isinstance(fty, ir.DoubleType) else 32
+    signbit = _ir_const(ity, bits - 1)
     fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty]), f"llvm.fabs.v{_VEC}f{bits}")
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{_VEC}f{bits}")
     groups = len(xs)
-    state = [[cgutils.alloca_once_value(builder, zero) for _ in range(groups)] for _ in range(6)]
+    state = [[cgutils.alloca_once_value(builder, zero) for _ in range(groups)] for _ in range(5)]
+    count = [cgutils.alloca_once_value(builder, _ir_const(ity, 0)) for _ in range(groups)]
     with cgutils.for_range(builder, n) as loop:
         i = loop.index
         for g in range(groups):
             dv, e2 = load_row(i, g)
             rp = builder.load(state[0][g])
             ap = builder.load(state[1][g])
-            cp = builder.load(state[2][g])
+            bp = builder.load(state[2][g])
             # q = d - x - e2 r; |q| < pivmin (or NaN) -> -pivmin
-            q = builder.fsub(builder.fsub(dv, xs[g]), builder.fmul(e2, rp))
+            z = builder.fmul(e2, rp)
+            q = builder.fsub(builder.fsub(dv, xs[g]), z)
             q = builder.select(builder.fcmp_ordered(">=", builder.call(fabs, [q]), piv), q, negpiv)
             rn = builder.fdiv(one, q)
-            # a = (e2 a r - 1) / q;  c = e2 r (c - 2 a a) / q
-            an = builder.fmul(builder.fsub(builder.fmul(builder.fmul(e2, ap), rp), one), rn)
-            cn = builder.fmul(builder.fmul(builder.fmul(e2, rp),
-                                           builder.fsub(cp, builder.fmul(builder.fmul(two, ap), ap))), rn)
+            # w = e2 r_prev r;  a = w a_prev - r;  b = a a + w (a_prev a_prev + b_prev)
+            wn = builder.fmul(z, rn)
+            an = builder.call(fma, [wn, ap, builder.fneg(rn)])  # exact: one vfmsub
+            bn = builder.call(fma, [an, an, builder.fmul(wn, builder.call(fma, [ap, ap, bp]))])
             builder.store(rn, state[0][g])
             builder.store(an, state[1][g])
-            builder.store(cn, state[2][g])
+            builder.store(bn, state[2][g])
             builder.store(builder.fadd(builder.load(state[3][g]), an), state[3][g])
-            builder.store(builder.fadd(builder.load(state[4][g]), builder.fsub(builder.fmul(an, an), cn)), state[4][g])
-            neg = builder.select(builder.fcmp_ordered("<", q, zero), one, zero)
-            builder.store(builder.fadd(builder.load(state[5][g]), neg), state[5][g])
-    return state
+            builder.store(builder.fadd(builder.load(state[4][g]), bn), state[4][g])
+            neg = builder.lshr(builder.bitcast(q, ity), signbit)
+            builder.store(builder.add(builder.load(count[g]), neg), count[g])
+    out = [[builder.load(state[f][g]) for g in range(groups)] for f in range(5)]
+    out.append([builder.sitofp(builder.load(count[g]), vty) for g in range(groups)])
+    return out
+
+
+@intrinsic(prefer_literal=False)
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (``llvm.fma``), for floats of one type: the
+    scalar form of the fused operations of :func:`_emit_sturm_loop`."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        raise numba.core.errors.TypingError("_fma: three floats of one type required")
+    sig = a(a, b, c)
+
+    def codegen(context, builder, signature, args):
+        fty = context.get_value_type(signature.return_type)
+        bits = 64 if isinstance(fty, ir.DoubleType) else 32
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(fty, [fty] * 3), f"llvm.fma.f{bits}")
+        return builder.call(fn, list(args))
+
+    return sig, codegen
 
 
 @intrinsic(prefer_literal=False)
@@ -100,10 +129,12 @@ def _sturm_pass_simd(typingctx, db, e2b, x, pivmin, st):
     do not alias the matrix rows): 24 vector loads and 24 stores per step
     for 32 float64 lanes.  Here the state of LANES / _VEC vectors lives in
     stack slots that LLVM promotes to registers (6 x 4 = 24 of the 32 zmm
-    registers for float64), so a step only loads its matrix row and the
-    pass is bound by the divider (~10% faster in a block).  The operations
-    are those of :func:`_sturm_step`, in the same order and without
-    contraction, so the results are bit-identical to the scalar recurrence
+    registers for float64), so a step only loads its matrix row (~10%
+    faster in a block); what remains is bound by the divider and the
+    floating-point operations together (see :func:`._sturm._sturm_pass`).
+    The operations are those of :func:`_sturm_step`, in the same order, its
+    fused multiply-adds as ``llvm.fma`` and nothing else contracted, so the
+    results are bit-identical to the scalar recurrence
     (tests/test_core_accuracy.py checks it).
 
     Requires C-contiguous 2-D ``db``/``e2b`` with at least LANES columns,
@@ -137,7 +168,7 @@ def _sturm_pass_simd(typingctx, db, e2b, x, pivmin, st):
         for f in range(6):
             for g in range(LANES // _VEC):
                 off = builder.add(builder.mul(ir.Constant(i64, f), strow), ir.Constant(i64, g * _VEC))
-                builder.store(builder.load(state[f][g]), builder.bitcast(builder.gep(sta.data, [off]), vptr), align=8)
+                builder.store(state[f][g], builder.bitcast(builder.gep(sta.data, [off]), vptr), align=8)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -155,7 +186,7 @@ def _sturm_pass_gather(typingctx, db, e2b, xg, pivmin, stg, act, nact):
     recurrence is bound by its latency instead (~0.6 us for n = 100, about
     a third of a full pass), and a second vector costs little more than
     the first: a slot may appear twice, at two shifts (the end game's pair
-    of counts, see :func:`_kth_block`).  Bit-identical to the full pass.
+    of counts, see :func:`._bisect._laguerre_shift`).  Bit-identical to the full pass.
     ``xg`` and ``stg`` need 2 _VEC columns; gathered lanes past ``nact``
     compute on whatever ``xg`` holds there and are never stored.
     """
@@ -204,7 +235,7 @@ def _sturm_pass_gather(typingctx, db, e2b, xg, pivmin, stg, act, nact):
                 g, u = divmod(t, _VEC)
                 with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, t), nact)):
                     for f in range(6):
-                        val = builder.extract_element(builder.load(state[f][g]), ir.Constant(i32, u))
+                        val = builder.extract_element(state[f][g], ir.Constant(i32, u))
                         off = builder.add(builder.mul(ir.Constant(i64, f), strow), ir.Constant(i64, t))
                         builder.store(val, builder.gep(sta.data, [off]))
 
