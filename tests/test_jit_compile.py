@@ -97,3 +97,22 @@ def test_cold_parallel_calls_compile_each_kernel_once_and_no_twin(tmp_path):
     assert not twice, twice
     helpers = {name for name, (helper, sigs) in report.items() if helper and sigs}
     assert {"_kth_block", "_inverse_iteration", "_stein_block", "_sturm_count_value"} <= helpers
+
+
+def test_pinv_solve_inputs_reach_the_kernel_read_only_whatever_their_origin():
+    """One numba type per dtype: inputs that are views, converted copies or
+    broadcast scalars all reach the kernel read-only (a writeable mix would
+    be another compile of the kernel)."""
+    from tridiag_numba import _pinv
+
+    rng = np.random.default_rng(3)
+    d, e = rng.standard_normal((3, 6)), rng.standard_normal((3, 5))
+    v = np.linalg.qr(rng.standard_normal((6, 3)))[0].T.copy()
+    b = rng.standard_normal((3, 6))
+    w = np.zeros(3)
+    _pinv.pinv_solve(d, e, w, v, b)  # views of the inputs
+    _pinv.pinv_solve(d.astype(np.float32), e, 0.0, v, b)  # a converted copy, a broadcast scalar
+    _pinv.pinv_solve(d[0], e[0], 0.5, v[0], b[0])  # one matrix (serial kernel)
+    for kernel in (_pinv._pinv_solve_real_serial, _pinv._pinv_solve_real_parallel):
+        for sig in kernel.signatures:
+            assert not any(a.mutable for a in sig[:5]), sig

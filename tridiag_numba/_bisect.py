@@ -15,6 +15,7 @@ import numpy as np
 from ._jit import kernel_inner
 from ._lanes import _CLAMP, _MAX_LAGUERRE, _fill_block, _fill_slot, _norm_cdf, _norm_ppf
 from ._layout import INFO_NO_CONVERGENCE, INFO_OK, LANES, ROW
+from ._order import rth_smallest
 from ._sturm import _sturm_pass
 from ._sturm_ir import _VEC, _sturm_pass_gather
 
@@ -72,7 +73,7 @@ def _snap_single(db, e2b, l, lo, hi, r, m, pivmin, mid):
                 c += 1
     if c != m or r < 0 or r >= m:
         return mid
-    return np.sort(cand[:c])[r]
+    return rth_smallest(cand, c, r)
 
 
 @kernel_inner
