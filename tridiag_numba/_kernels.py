@@ -17,6 +17,8 @@ concern per module:
   and the bracket invariant;
 * :mod:`._stein` -- inverse iteration (dstein) block by block;
 * :mod:`._stein_lanes` -- inverse iteration with matrices as SIMD lanes;
+* :mod:`._order` -- stable ordering of a few values (cold paths), without
+  numba's ``np.sort``;
 * :mod:`._batch` -- parallel drivers and their serial twins, chunking and
   the thread count.
 
