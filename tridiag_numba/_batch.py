@@ -152,10 +152,16 @@ def eigenvector1_serial(d, e, ws, kidx, eps, safemin, v, info):
         _eigvec_block(d, e, ws, kidx, blk * size, min(blk * size + size, B), eps, safemin, v, info)
 
 
-@kernel_inner
+@kernel_inner(inline="always")
 def _kth_pair_chunk(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info, v, vinfo):
     """Eigenvalues of matrices start..stop (one per matrix), then their
-    eigenvectors in even blocks of at most LANES."""
+    eigenvectors in even blocks of at most LANES.
+
+    Inlined into the two drivers (numba IR; it allocates nothing, so the
+    parfor pass has nothing to hoist): as a function of its own its library
+    -- both block kernels -- would be optimised and compiled to machine code
+    once more on the first call (~2 s).
+    """
     _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info)
     ws2 = ws.reshape(ws.shape[0], 1)
     kidx = lane_k.reshape(lane_k.shape[0], 1)

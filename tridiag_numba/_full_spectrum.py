@@ -29,6 +29,7 @@ from numba import prange
 
 from . import _lapack as L
 from ._jit import kernel_inner, kernel_parallel, kernel_serial
+from ._order import argsort_stable
 
 #: Driver codes of the kernel.
 STERF, STEV, STEVD, STEMR, STEBZ_STEIN = 0, 1, 2, 3, 4
@@ -193,11 +194,15 @@ def _stebz_stein(n, d, e, dc, ec, il, iu, tol, vectors, wb, vtb, work, iwork, in
             if ws[j] < ws[j - 1]:
                 sorted_ = False
         if not sorted_:
-            perm = np.argsort(ws[:m], kind="mergesort")
+            perm = np.empty(m, np.int64)
+            argsort_stable(ws, m, perm)
             tmp = vtb[:m].copy()
             wtmp = ws[:m].copy()
+            # Element loops: a row assignment compiles numba's shape-mismatch
+            # error path (string formatting, ~2 s) into every caller.
             for j in range(m):
-                vtb[j] = tmp[perm[j]]
+                for i in range(n):
+                    vtb[j, i] = tmp[perm[j], i]
                 ws[j] = wtmp[perm[j]]
     for j in range(m):
         wb[j] = ws[j] / s1 / s2
@@ -219,8 +224,10 @@ def _solve_one(driver, vectors, n, d, e, il, iu, tol, wb, vtb, dc, ec, wsc, work
     # it, so an explicit 'stemr' gives scipy's result (and its failures).
     if driver == STEMR:
         s1 = s2 = 1.0
-        dc[:n] = d
-        ec[: n - 1] = e
+        for i in range(n):
+            dc[i] = d[i]
+        for i in range(n - 1):
+            ec[i] = e[i]
     else:
         s1, s2 = _scaled_copy(d, e, wb, ec)
     if driver == STERF:

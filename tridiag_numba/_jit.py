@@ -44,7 +44,7 @@ import weakref
 from contextlib import contextmanager
 
 import numba
-from numba.core import caching, event
+from numba.core import caching, event, registry, types
 
 __all__ = [
     "KernelSourcesLocator",
@@ -70,12 +70,47 @@ _COMMON = dict(nogil=True, cache=True, error_model="numpy", _nrt=True)
 _KERNELS = weakref.WeakSet()
 
 
-def _decorator(options, doc):
+def _canonical(ty):
+    """The argument type a helper is compiled for, given the type at a call site.
+
+    Two call sites that pass the same values with different numba types would
+    otherwise compile (and optimise, and cache) the helper twice: a literal
+    constant (``Literal[int](0)``) beside an ``int64``, or a ``prange`` index,
+    which is ``uint64`` in the parallel loop body that numba outlines but
+    ``int64`` when the driver itself is typed.  Indices and counts are far
+    below 2**63, so ``int64`` holds them all.
+    """
+    ty = types.unliteral(ty)
+    return types.int64 if ty == types.uint64 else ty
+
+
+class _HelperDispatcher(registry.CPUDispatcher):
+    """numba's dispatcher, compiling kernel helpers for canonical argument types only.
+
+    Used for ``kernel_inner`` (helpers called from other kernels, where numba
+    types each call site and compiles one specialisation per distinct type
+    tuple).  The call sites' own types still convert to the canonical ones.
+    """
+
+    def get_call_template(self, args, kws):
+        args = tuple(_canonical(a) for a in args)
+        kws = {k: _canonical(v) for k, v in kws.items()}
+        return super().get_call_template(args, kws)
+
+
+def _decorator(options, doc, dispatcher=None):
     def kernel(func=None, **extra):
         if func is None:  # used as @kernel_inner(inline="always")
             return lambda f: kernel(f, **extra)
         _KERNELS.add(func)
-        return numba.njit(func, **{**options, **extra})
+        targetoptions = {**options, **extra}
+        if dispatcher is None or numba.config.DISABLE_JIT or targetoptions.get("inline", "never") != "never":
+            return numba.njit(func, **targetoptions)
+        cache = targetoptions.pop("cache")
+        disp = dispatcher(py_func=func, locals={}, targetoptions={"nopython": True, **targetoptions})
+        if cache:
+            disp.enable_caching()
+        return disp
 
     kernel.__doc__ = doc
     return kernel
@@ -87,7 +122,9 @@ kernel_parallel = _decorator(
 kernel_serial = _decorator(
     dict(parallel=False, **_COMMON), "Serial twins of the batch drivers (same body, ``prange`` runs as ``range``)."
 )
-kernel_inner = _decorator(_COMMON, "Helpers called from drivers; inlined by LLVM where profitable.")
+kernel_inner = _decorator(
+    _COMMON, "Helpers called from drivers; inlined by LLVM where profitable.", dispatcher=_HelperDispatcher
+)
 # numba increments and decrements the reference count of every array
 # argument of every call and of every record field it reads (atomic
 # operations, and calls inside a lane loop that stop its vectorisation; the

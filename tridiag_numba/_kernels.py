@@ -28,6 +28,8 @@ concern per module (dependencies run down the list):
   split matrix;
 * :mod:`._stein_lanes` -- inverse iteration for one eigenvalue per matrix,
   matrices as SIMD lanes (falls back to :mod:`._stein`);
+* :mod:`._order` -- stable ordering of a few values (cold paths), without
+  numba's ``np.sort``;
 * :mod:`._batch` -- parallel drivers and their serial twins, chunking and
   **the thread count** (which twin runs is the numpy layer's choice,
   ``_api._use_serial``).

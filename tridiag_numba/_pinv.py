@@ -307,8 +307,11 @@ def pinv_solve(d, e, w, v, b, *, broadening=0.0, check_finite=True):
     nb = int(np.prod(batch))
 
     def flat(x, tail):
-        x = np.broadcast_to(x, batch + tail).reshape((nb,) + tail)
-        return np.ascontiguousarray(x, dtype=dtype)
+        x = np.ascontiguousarray(np.broadcast_to(x, batch + tail).reshape((nb,) + tail), dtype=dtype)
+        # Always read-only (a view of the input is, a converted copy is made
+        # so): one numba type per dtype, not a compile per writeable mix.
+        x.flags.writeable = False
+        return x
 
     d2, e2, v2, b2 = flat(d, (n,)), flat(e, (n - 1,)), flat(v, (n,)), flat(b, (n,))
     w2 = flat(w, ())

@@ -1,0 +1,118 @@
+"""First-use compile work: each kernel is compiled once per dtype, and only when used.
+
+A cold compile costs seconds per kernel (numba types, lowers and optimises
+every helper, then optimises it again inside each caller), so a needless
+specialisation or an unused serial twin is seconds of a user's first call.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numba
+import numpy as np
+from numba import types
+
+import tridiag_numba
+from tridiag_numba._jit import _canonical, kernel_inner
+
+ROOT = Path(tridiag_numba.__file__).resolve().parent.parent
+
+
+@kernel_inner
+def _probe_scale(x, i):
+    return x * (i + 1)
+
+
+@numba.njit
+def _call_literal_and_int(x, i):
+    return _probe_scale(x, 0) + _probe_scale(x, i)
+
+
+@numba.njit(parallel=True)
+def _call_from_prange(x, out):
+    for i in numba.prange(out.shape[0]):
+        out[i] = _probe_scale(x, i)
+
+
+def test_canonical_argument_types():
+    assert _canonical(types.literal(0)) == types.int64
+    assert _canonical(types.uint64) == types.int64
+    assert _canonical(types.float32) == types.float32
+    arr = types.Array(types.float32, 2, "C")
+    assert _canonical(arr) == arr
+
+
+def test_helper_compiled_once_for_literal_and_prange_index():
+    # numba types a literal 0 as Literal[int](0) and a prange index as uint64
+    # inside the outlined loop body (int64 when the caller is typed): without
+    # canonical types the helper is compiled three times here.
+    assert _call_literal_and_int(2.0, 3) == 2.0 + 8.0
+    out = np.zeros(5)
+    _call_from_prange(2.0, out)
+    np.testing.assert_array_equal(out, 2.0 * np.arange(1, 6))
+    assert _probe_scale.signatures == [(types.float64, types.int64)]
+
+
+_COLD_RUN = textwrap.dedent(
+    """
+    import json
+    import numpy as np
+    import numba
+    import tridiag_numba as tn
+    from tridiag_numba import _api, _batch, _bisect, _full_spectrum, _lanes, _scaling, _stein, _stein_lanes, _sturm
+    from tridiag_numba._jit import _HelperDispatcher
+
+    _api._Contention.BACKOFF = 0.0  # parallel drivers whatever the machine's load
+    rng = np.random.default_rng(0)
+    d = rng.standard_normal((256, 60))  # above the serial threshold for every call
+    e = rng.standard_normal((256, 59))
+    tn.kth_eigenvalue(d, e, 7)
+    tn.eigh_tridiagonal(d, e, select="i", select_range=(3, 5))
+    tn.eigvalsh_tridiagonal(d, e, select="v", select_range=(-0.5, 0.5))
+    report = {}
+    for mod in (_batch, _bisect, _full_spectrum, _lanes, _scaling, _stein, _stein_lanes, _sturm):
+        for name, obj in vars(mod).items():
+            if isinstance(obj, numba.core.dispatcher.Dispatcher):
+                report[name] = [isinstance(obj, _HelperDispatcher), [str(s) for s in obj.signatures]]
+    print(json.dumps(report))
+    """
+)
+
+
+def test_cold_parallel_calls_compile_each_kernel_once_and_no_twin(tmp_path):
+    """Fresh process, empty cache: parallel calls compile no serial twin,
+    and every helper exactly once (float64 only here)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run([sys.executable, "-c", _COLD_RUN], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    compiled = {name for name, (_, sigs) in report.items() if sigs}
+    assert {"kth_eigenvalues_parallel", "eigenvectors_parallel", "value_counts_parallel"} <= compiled
+    assert not {name for name in compiled if name.endswith("_serial")}, compiled
+    twice = {name: sigs for name, (helper, sigs) in report.items() if len(sigs) > 1}
+    assert not twice, twice
+    helpers = {name for name, (helper, sigs) in report.items() if helper and sigs}
+    assert {"_kth_block", "_inverse_iteration", "_stein_block", "_sturm_count_value"} <= helpers
+
+
+def test_pinv_solve_inputs_reach_the_kernel_read_only_whatever_their_origin():
+    """One numba type per dtype: inputs that are views, converted copies or
+    broadcast scalars all reach the kernel read-only (a writeable mix would
+    be another compile of the kernel)."""
+    from tridiag_numba import _pinv
+
+    rng = np.random.default_rng(3)
+    d, e = rng.standard_normal((3, 6)), rng.standard_normal((3, 5))
+    v = np.linalg.qr(rng.standard_normal((6, 3)))[0].T.copy()
+    b = rng.standard_normal((3, 6))
+    w = np.zeros(3)
+    _pinv.pinv_solve(d, e, w, v, b)  # views of the inputs
+    _pinv.pinv_solve(d.astype(np.float32), e, 0.0, v, b)  # a converted copy, a broadcast scalar
+    _pinv.pinv_solve(d[0], e[0], 0.5, v[0], b[0])  # one matrix (serial kernel)
+    for kernel in (_pinv._pinv_solve_real_serial, _pinv._pinv_solve_real_parallel):
+        for sig in kernel.signatures:
+            assert not any(a.mutable for a in sig[:5]), sig
