@@ -53,6 +53,7 @@ def parallel_calls(monkeypatch):
 
     # The contention guard must not send these calls to the serial twins on a busy machine.
     monkeypatch.setattr(_api._Contention, "BACKOFF", 0.0)
+    monkeypatch.setattr(_api._Contention, "COLD_MIN_WORK", 0)
     monkeypatch.setattr(_api._contention, "until", 0.0)
     called = []
     for name in dir(kernels):
@@ -172,3 +173,47 @@ def test_contention_backoff_runs_serial_kernels(monkeypatch, parallel_calls):
     monkeypatch.setattr(_api._contention, "until", _api.time.perf_counter() + 60.0)
     np.testing.assert_array_equal(tn.kth_eigenvalue(d, e, 5), want)
     assert not parallel_calls
+
+
+def test_cold_pool_runs_small_calls_serially(monkeypatch):
+    """A call more than COLD_GAP after our previous one runs in parallel only if its work is
+    at least COLD_MIN_WORK; calls in a loop (within COLD_GAP of the last start or end) may."""
+    clock = [100.0]
+    monkeypatch.setattr(_api.time, "perf_counter", lambda: clock[0])
+    guard = _api._Contention()
+    small, big = guard.COLD_MIN_WORK - 1, guard.COLD_MIN_WORK
+    assert not guard.parallel_ok(small)  # the first call of the process: cold
+    clock[0] += guard.COLD_GAP / 2
+    assert guard.parallel_ok(small)  # the next call of a loop
+    clock[0] += 2 * guard.COLD_GAP
+    assert not guard.parallel_ok(small)  # after another library's work: cold again
+    clock[0] += 2 * guard.COLD_GAP
+    assert guard.parallel_ok(big)  # enough work to pay for waking the pool
+    kernel = object()
+    guard.record(kernel, big, 1.0)  # first call of the kernel: not counted
+    clock[0] += 10 * guard.COLD_GAP  # a long parallel call, ending now ...
+    guard.record(kernel, big, 10 * guard.COLD_GAP)
+    clock[0] += guard.COLD_GAP / 2
+    assert guard.parallel_ok(small)  # ... leaves the pool warm for the next one
+    guard.until = clock[0] + guard.BACKOFF  # a stall seen: the guard's back-off wins over a warm pool
+    clock[0] += guard.COLD_GAP / 2
+    assert not guard.parallel_ok(small) and not guard.parallel_ok(big)
+
+
+def test_cold_pool_rule_in_the_numpy_layer(monkeypatch, parallel_calls):
+    """Through the numpy layer: with a frozen clock every call but the first is 'in a loop';
+    the first runs the serial twin, a call after a long gap too, with identical results."""
+    d, e = random_batch((160,), 40, seed=5)  # 6400 steps: above _PARALLEL_MIN_WORK, below COLD_MIN_WORK
+    monkeypatch.setattr(_api._Contention, "COLD_MIN_WORK", 160 * 40 + 1)
+    clock = [100.0]
+    monkeypatch.setattr(_api.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(_api, "_contention", _api._Contention())
+    first = tn.kth_eigenvalue(d, e, 7)
+    assert not parallel_calls
+    second = tn.kth_eigenvalue(d, e, 7)
+    assert parallel_calls == ["kth_eigenvalues_parallel"]
+    clock[0] += 2 * _api._Contention.COLD_GAP
+    third = tn.kth_eigenvalue(d, e, 7)
+    assert parallel_calls == ["kth_eigenvalues_parallel"]
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, third)
