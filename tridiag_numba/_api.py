@@ -87,8 +87,11 @@ class _Contention:
       kernel took 150-200 us and the serial twin 75-110 us.  So such a call
       runs serially unless its work (recurrence steps, e.g. lanes x n) is at
       least ``COLD_MIN_WORK``, where half of the work saved pays for the
-      wake-up.  Calls in a loop (each within ``COLD_GAP`` of the last) keep
-      the workers awake and run in parallel.
+      wake-up.  The pool is warm within ``COLD_GAP`` of the end of our last
+      parallel call; calls in a loop (``LOOP_CALLS`` calls in a row, each
+      within ``COLD_GAP`` of the previous one) wake it once and then keep
+      it warm.  A single call right after another of ours (e.g. the
+      eigenvector kernel after the eigenvalue kernel) does not.
     * **A stalled launch.**  Every parallel call is timed: one that took
       more than ``SLOW`` times the best time per work unit seen for its
       kernel and dtype (plus ``SLACK`` seconds) marks the cores as contended
@@ -107,25 +110,28 @@ class _Contention:
     BACKOFF = 0.25
     COLD_GAP = 1e-3
     COLD_MIN_WORK = 1 << 15
+    LOOP_CALLS = 3
 
     def __init__(self):
         self.best = {}  # (kernel, dtype) -> best seconds per work unit; None after the first call
         self.until = 0.0
         self.last = -math.inf  # perf_counter() at the start or end of our latest call
+        self.last_parallel = -math.inf  # ... at the end of our latest parallel call
+        self.streak = 0  # calls in a row, each within COLD_GAP of the previous one
 
     def parallel_ok(self, work=math.inf):
         """Whether a call of ``work`` recurrence steps may run in parallel now
         (and note the call, for the next one's cold-pool rule)."""
         now = time.perf_counter()
-        cold = now - self.last > self.COLD_GAP
+        self.streak = self.streak + 1 if now - self.last <= self.COLD_GAP else 1
         self.last = now
-        if cold and work < self.COLD_MIN_WORK:
-            return False
+        if work < self.COLD_MIN_WORK and self.streak < self.LOOP_CALLS and now - self.last_parallel > self.COLD_GAP:
+            return False  # a cold pool
         return self.until == 0.0 or now >= self.until
 
     def record(self, key, work, seconds):
         """Note a parallel call of ``work`` steps that took ``seconds`` (ending now)."""
-        now = self.last = time.perf_counter()
+        now = self.last = self.last_parallel = time.perf_counter()
         rate = seconds / work
         best = self.best.get(key, 0.0)
         if best == 0.0:
