@@ -42,6 +42,7 @@ def _child_call(seed):
 def parent_ran_parallel(monkeypatch):
     """Run a parallel kernel in this (parent) process first, so the pool exists when we fork."""
     monkeypatch.setattr(_api._Contention, "BACKOFF", 0.0)
+    monkeypatch.setattr(_api._Contention, "COLD_MIN_WORK", 0)
     monkeypatch.setattr(_api._contention, "until", 0.0)
     d, e = _big_batch(0)
     tn.kth_eigenvalue(d, e, 3)
@@ -80,7 +81,8 @@ _OMP_SCRIPT = textwrap.dedent(
     from tridiag_numba.matrices import random_batch
 
     def call(seed):
-        d, e = random_batch((256,), 48, seed=seed)
+        # 1024 x 48: enough work for a parallel launch even on a cold pool (_api._Contention)
+        d, e = random_batch((1024,), 48, seed=seed)
         return float(tn.kth_eigenvalue(d, e, 7).sum())
 
     if __name__ == "__main__":

@@ -53,6 +53,7 @@ def parallel_calls(monkeypatch):
 
     # The contention guard must not send these calls to the serial twins on a busy machine.
     monkeypatch.setattr(_api._Contention, "BACKOFF", 0.0)
+    monkeypatch.setattr(_api._Contention, "COLD_MIN_WORK", 0)
     monkeypatch.setattr(_api._contention, "until", 0.0)
     called = []
     for name in dir(kernels):
@@ -172,3 +173,55 @@ def test_contention_backoff_runs_serial_kernels(monkeypatch, parallel_calls):
     monkeypatch.setattr(_api._contention, "until", _api.time.perf_counter() + 60.0)
     np.testing.assert_array_equal(tn.kth_eigenvalue(d, e, 5), want)
     assert not parallel_calls
+
+
+def test_cold_pool_runs_small_calls_serially(monkeypatch):
+    """A call runs in parallel only if its work is at least COLD_MIN_WORK, or the pool is
+    warm (within COLD_GAP of our last parallel call), or it is the LOOP_CALLS-th call in a
+    row each within COLD_GAP of the previous one; the guard's back-off wins over all."""
+    clock = [100.0]
+    monkeypatch.setattr(_api.time, "perf_counter", lambda: clock[0])
+    guard = _api._Contention()
+    small, big, gap = guard.COLD_MIN_WORK - 1, guard.COLD_MIN_WORK, guard.COLD_GAP
+    for _ in range(guard.LOOP_CALLS - 1):  # the first calls of a loop: cold pool
+        assert not guard.parallel_ok(small)
+        clock[0] += gap / 2
+    assert guard.parallel_ok(small)  # a loop: wake the pool
+    clock[0] += 2 * gap
+    assert not guard.parallel_ok(small)  # after another library's work: cold again
+    clock[0] += 2 * gap
+    assert guard.parallel_ok(big)  # enough work to pay for waking the pool
+    kernel = object()
+    guard.record(kernel, big, 1.0)  # first call of the kernel: not counted
+    clock[0] += 10 * gap  # a long parallel call, ending now ...
+    guard.record(kernel, big, 10 * gap)
+    clock[0] += gap / 2
+    assert guard.parallel_ok(small)  # ... leaves the pool warm for the next call
+    clock[0] += 2 * gap
+    assert not guard.parallel_ok(small)
+    clock[0] += gap / 2
+    assert not guard.parallel_ok(small)  # right after a serial call of ours: the pool is still cold
+    guard.until = clock[0] + guard.BACKOFF  # a stall seen: the back-off wins over a warm pool
+    guard.last_parallel = clock[0]
+    assert not guard.parallel_ok(small) and not guard.parallel_ok(big)
+
+
+def test_cold_pool_rule_in_the_numpy_layer(monkeypatch, parallel_calls):
+    """Through the numpy layer, with a frozen clock (every call 'right after' the previous):
+    the first LOOP_CALLS - 1 calls run the serial twin, the next ones the parallel kernel,
+    a call after a long gap the serial twin again; results identical."""
+    d, e = random_batch((160,), 40, seed=5)  # 6400 steps: above _PARALLEL_MIN_WORK, below COLD_MIN_WORK
+    monkeypatch.setattr(_api._Contention, "COLD_MIN_WORK", 160 * 40 + 1)
+    clock = [100.0]
+    monkeypatch.setattr(_api.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(_api, "_contention", _api._Contention())
+    want = tn.kth_eigenvalue(d, e, 7)
+    for _ in range(_api._Contention.LOOP_CALLS - 2):
+        np.testing.assert_array_equal(tn.kth_eigenvalue(d, e, 7), want)
+    assert not parallel_calls
+    for _ in range(2):
+        np.testing.assert_array_equal(tn.kth_eigenvalue(d, e, 7), want)
+    assert parallel_calls == ["kth_eigenvalues_parallel"] * 2
+    clock[0] += 2 * _api._Contention.COLD_GAP
+    np.testing.assert_array_equal(tn.kth_eigenvalue(d, e, 7), want)
+    assert len(parallel_calls) == 2

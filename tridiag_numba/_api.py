@@ -72,34 +72,68 @@ _PARALLEL_MIN_WORK = 4096
 
 
 class _Contention:
-    """Back off to the serial kernels while a parallel launch would stall.
+    """Choose serial kernels while a parallel launch would cost more than it saves.
 
-    Right after another library's parallel call (OpenBLAS, torch's OpenMP
-    pool) its threads keep spinning for up to ~0.1 s, and on a machine with
-    few cores our worker thread then waits for a time slice (milliseconds,
-    against tens of microseconds of work); other processes do the same.  tbb
-    lets the caller run the blocks no worker has taken, but not one a
-    preempted worker holds.  So every parallel call is timed: one that took
-    more than ``SLOW`` times the best time per work unit seen for its kernel
-    and dtype (plus ``SLACK`` seconds) marks the cores as contended, and calls
-    run serially for ``BACKOFF`` seconds, after which a parallel call probes
-    again.  A stalled probe costs one time slice per ``BACKOFF``.  The first
-    call of a kernel and dtype is not counted: it may include a compile or a
-    cache load.
+    Two rules, both measured on a 2-core machine (figures in the README,
+    "In context"):
+
+    * **A cold pool.**  A call that comes more than ``COLD_GAP`` seconds
+      after our previous call finds numba's worker asleep (tbb parks its
+      workers after a short spin) and, in a real program, the cores in the
+      hands of another library's pool that is still spinning (OpenBLAS,
+      torch's OpenMP threads).  Waking the worker and getting it a core cost
+      50-150 us, against ~50 us for a whole 50 x 100 eigenvalue call run
+      serially; right after scipy or a dense numpy ``eigvalsh`` the parallel
+      kernel took 150-200 us and the serial twin 75-110 us.  So such a call
+      runs serially unless its work (recurrence steps, e.g. lanes x n) is at
+      least ``COLD_MIN_WORK``, where half of the work saved pays for the
+      wake-up.  The pool is warm within ``COLD_GAP`` of the end of our last
+      parallel call; calls in a loop (``LOOP_CALLS`` calls in a row, each
+      within ``COLD_GAP`` of the previous one) wake it once and then keep
+      it warm.  A single call right after another of ours (e.g. the
+      eigenvector kernel after the eigenvalue kernel) does not.
+    * **A stalled launch.**  Every parallel call is timed: one that took
+      more than ``SLOW`` times the best time per work unit seen for its
+      kernel and dtype (plus ``SLACK`` seconds) marks the cores as contended
+      (tbb lets the caller run the blocks no worker has taken, but not one a
+      preempted worker holds: milliseconds on a loaded machine), and calls
+      run serially for ``BACKOFF`` seconds, after which a parallel call
+      probes again.  A stalled probe costs one time slice per ``BACKOFF``.
+      The first call of a kernel and dtype is not counted: it may include a
+      compile or a cache load.
+
+    Both only choose between kernels that give identical results.
     """
 
     SLOW = 4.0
     SLACK = 300e-6
     BACKOFF = 0.25
+    COLD_GAP = 1e-3
+    COLD_MIN_WORK = 1 << 15
+    # A loop wakes the pool at its 8th call: the wake-up (~100 us in context) costs about
+    # what 5-10 warm parallel calls save; 3 woke it in every 'call, call, call' pattern.
+    LOOP_CALLS = 8
 
     def __init__(self):
         self.best = {}  # (kernel, dtype) -> best seconds per work unit; None after the first call
         self.until = 0.0
+        self.last = -math.inf  # perf_counter() at the start or end of our latest call
+        self.last_parallel = -math.inf  # ... at the end of our latest parallel call
+        self.streak = 0  # calls in a row, each within COLD_GAP of the previous one
 
-    def parallel_ok(self):
-        return self.until == 0.0 or time.perf_counter() >= self.until
+    def parallel_ok(self, work=math.inf):
+        """Whether a call of ``work`` recurrence steps may run in parallel now
+        (and note the call, for the next one's cold-pool rule)."""
+        now = time.perf_counter()
+        self.streak = self.streak + 1 if now - self.last <= self.COLD_GAP else 1
+        self.last = now
+        if work < self.COLD_MIN_WORK and self.streak < self.LOOP_CALLS and now - self.last_parallel > self.COLD_GAP:
+            return False  # a cold pool
+        return self.until == 0.0 or now >= self.until
 
     def record(self, key, work, seconds):
+        """Note a parallel call of ``work`` steps that took ``seconds`` (ending now)."""
+        now = self.last = self.last_parallel = time.perf_counter()
         rate = seconds / work
         best = self.best.get(key, 0.0)
         if best == 0.0:
@@ -107,7 +141,7 @@ class _Contention:
         elif best is None or rate < best:
             self.best[key] = rate
         elif seconds > self.SLOW * best * work + self.SLACK:
-            self.until = time.perf_counter() + self.BACKOFF
+            self.until = now + self.BACKOFF
             return
         self.until = 0.0
 
@@ -128,14 +162,14 @@ def _use_serial(work):
     ``work`` is the number of scalar recurrence steps (e.g. lanes x n).
     ``_local.serial`` is set by :func:`serial_kernels`, and for every thread
     of a child forked after a parallel launch on a layer that is not
-    fork-safe (GNU OpenMP, see :func:`_serial_after_fork`).  While
-    :class:`_Contention` backs off, every call runs serially.
+    fork-safe (GNU OpenMP, see :func:`_serial_after_fork`).  Otherwise
+    :class:`_Contention` decides (a cold pool, a stalled launch).
     """
     if work < _PARALLEL_MIN_WORK or _local.serial:
         return True
     if threading.get_ident() != _MAIN_THREAD and not _jit.layer_is_thread_safe():
         return True
-    return not _contention.parallel_ok()
+    return not _contention.parallel_ok(work)
 
 
 def _serial_after_fork():
@@ -726,7 +760,7 @@ def _solve_lapack(driver, d2, e2, batch, sel, il, iu, m, tol, want_vectors, chec
             v = np.take_along_axis(v, cols[:, None, :], axis=2)
             v[np.broadcast_to(pad[:, None, :], v.shape)] = np.nan
         return w, v, nonfinite
-    serial = nb < 2 or D.serial_is_cheaper(n, nb, want_vectors) or _use_serial(_PARALLEL_MIN_WORK)
+    serial = nb < 2 or D.serial_is_cheaper(n, nb, want_vectors) or _use_serial(math.inf)
     w, v, info = D.solve(driver, d2, e2, il, iu, m, tol, want_vectors, serial)
     nonfinite = None
     if np.count_nonzero(info):

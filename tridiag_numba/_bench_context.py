@@ -25,6 +25,7 @@ torch before a torch entry is built.
 """
 
 import gc
+import os
 import statistics
 import time
 
@@ -32,7 +33,7 @@ import numpy as np
 
 from tridiag_numba import _bench
 
-__all__ = ["after", "context_report", "pools", "round_robin", "training_steps"]
+__all__ = ["TARGETS", "after", "context_report", "pools", "round_robin", "target_rows", "training_steps"]
 
 
 def _timed(func):
@@ -307,16 +308,65 @@ def training_rows(results):
     return rows
 
 
+#: Issue 15's in-context targets: (label, key of the figures, ">=" or "<=", bound).
+TARGETS = (
+    ("round-robin kth_eigenvalue 50x100: scipy / ours", "rr_speedup_scipy", ">=", 50.0),
+    ("round-robin kth_eigenvalue 50x100: numpy dense / ours", "rr_speedup_dense", ">=", 300.0),
+    ("ours right after numpy eigvalsh / ours alone", "after_dense_ratio", "<=", 2.0),
+    ("torch forward+backward round-robin: scipy backend / ours", "torch_fb_speedup_scipy", ">=", 20.0),
+    ("torch forward+backward round-robin: dense autograd / ours", "torch_fb_speedup_dense", ">=", 100.0),
+    ("training step, batch 256: scipy backend / numba", "train_256_speedup_scipy", ">=", 15.0),
+    ("training step, batch 2048: scipy backend / numba", "train_2048_speedup_scipy", ">=", 40.0),
+    ("training step, batch 2048: numba / linear-readout floor", "train_2048_vs_floor", "<=", 2.0),
+)
+
+
+def training_data(results):
+    """The targets' keys from :func:`training_steps`' results."""
+    data = {}
+    for batch, m in results.items():
+        data[f"train_{batch}_speedup_scipy"] = m["scipy"] / m["numba"]
+        data[f"train_{batch}_vs_floor"] = m["numba"] / m["linear"]
+    return data
+
+
+def target_rows(data):
+    """One line per target of :data:`TARGETS` found in ``data``: the ratio measured and met or not."""
+    rows = []
+    for label, key, op, bound in TARGETS:
+        if key in data:
+            met = data[key] >= bound if op == ">=" else data[key] <= bound
+            rows.append(f"  {label:58s} {data[key]:8.2f}x  (target {op} {bound:g}x: {'met' if met else 'NOT met'})")
+    return rows
+
+
+def load_average():
+    """The 1/5/15-minute load averages as text (in-context figures depend on them), or ''."""
+    try:
+        return "load average %.2f, %.2f, %.2f" % os.getloadavg()
+    except (AttributeError, OSError):
+        return ""
+
+
 def context_report(with_torch=True, quick=False, progress=None):
-    """All in-context figures as printable lines (see the module docstring)."""
+    """All in-context figures as printable lines (see the module docstring), ending with
+    the targets of :data:`TARGETS` and the ratios measured in this run."""
     say = progress or (lambda message: None)
     rounds = 30 if quick else 100
+    start_load = load_average()
     say("in context: single calls")
-    rows, _ = single_call_figures(rounds=rounds, with_torch=with_torch)
+    rows, data = single_call_figures(rounds=rounds, with_torch=with_torch)
+    data["after_dense_ratio"] = data["ours_after numpy eigvalsh"] / data["ours_alone"]
     if with_torch and _bench.is_available("torch_forward_backward"):
         say("in context: torch forward+backward")
-        rows += torch_figures(rounds=rounds // 2)[0]
+        torch_rows, torch_data = torch_figures(rounds=rounds // 2)
+        rows += torch_rows
+        data.update(torch_data)
         say("in context: training steps")
-        rows += training_rows(training_steps(steps=10 if quick else 40))
+        results = training_steps(steps=10 if quick else 40)
+        rows += training_rows(results)
+        data.update(training_data(results))
     rows.append("Thread pools in this process: " + "; ".join(pools()))
+    rows.append(f"Targets (issue 15; same run; {start_load} at the start, {load_average()} at the end):")
+    rows += target_rows(data)
     return rows

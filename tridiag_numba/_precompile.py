@@ -28,12 +28,12 @@ def _parallel_forced():
     """Parallel drivers for every call big enough for them, whatever the load."""
     from tridiag_numba import _api
 
-    backoff = _api._Contention.BACKOFF
-    _api._Contention.BACKOFF = 0.0
+    backoff, cold = _api._Contention.BACKOFF, _api._Contention.COLD_MIN_WORK
+    _api._Contention.BACKOFF, _api._Contention.COLD_MIN_WORK = 0.0, 0
     try:
         yield
     finally:
-        _api._Contention.BACKOFF = backoff
+        _api._Contention.BACKOFF, _api._Contention.COLD_MIN_WORK = backoff, cold
 
 
 def _numpy_calls(d, e):
