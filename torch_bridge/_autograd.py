@@ -50,7 +50,7 @@ from torch import _C
 
 from torch_bridge._ops import LIBRARY, call_op, kth_eigh_op, kth_eigvalsh_op, pinv_solve_op
 
-__all__ = ["TridiagEighFunction", "TridiagPinvSolveFunction", "apply_eigh", "apply_pinv_solve"]
+__all__ = ["TridiagEighFunction", "TridiagPinvSolveFunction", "apply_eigh", "apply_eigh_eager", "apply_pinv_solve"]
 
 
 def _tridiag_matvec(d, e, x):
@@ -247,6 +247,12 @@ def apply_eigh(d, e, k, ks, backend, broadening):
     """``TridiagEighFunction.apply(d, e, k, ks, backend, broadening)`` -> ``(w, v)``."""
     if _C._are_functorch_transforms_active() or torch.compiler.is_compiling():
         return _apply(TridiagEighFunction, _EighNoJvp, (d, e, k, ks, backend, broadening))
+    return apply_eigh_eager(d, e, k, ks, backend, broadening)
+
+
+def apply_eigh_eager(d, e, k, ks, backend, broadening):
+    """:func:`apply_eigh` for a caller that has checked that no functorch transform is
+    active and dynamo is not tracing."""
     return _EIGH_C_APPLY(_live(d), _live(e), k, ks if ks is None else _live(ks), backend, broadening)
 
 

@@ -15,8 +15,8 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor, _C
 
-from torch_bridge._autograd import apply_eigh
-from torch_bridge._ops import BACKENDS, call_op, kth_eigvalsh_op
+from torch_bridge._autograd import apply_eigh, apply_eigh_eager
+from torch_bridge._ops import BACKENDS, call_op, call_op_below_autograd, kth_eigvalsh_op
 
 __all__ = ["TridiagEighResult", "tridiag_eigvalsh", "tridiag_eigh"]
 
@@ -258,9 +258,14 @@ def tridiag_eigvalsh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
     torch.Size([2])
     """
     d, e, k, ks, broadening, _ = _prepare(d, e, k, backend, eigvec_broadening)
-    if _values_only(d, e):
-        return call_op(kth_eigvalsh_op, d, e, k, ks, backend)
-    return apply_eigh(d, e, k, ks, backend, broadening)[0]
+    if _C._are_functorch_transforms_active() or torch.compiler.is_compiling():
+        if _values_only(d, e):
+            return call_op(kth_eigvalsh_op, d, e, k, ks, backend)
+        return apply_eigh(d, e, k, ks, backend, broadening)[0]
+    # Plain eager mode: _values_only's and apply_eigh's checks, made once.
+    if (torch.is_grad_enabled() and (d.requires_grad or e.requires_grad)) or _has_tangent(d, e):
+        return apply_eigh_eager(d, e, k, ks, backend, broadening)[0]
+    return call_op_below_autograd(kth_eigvalsh_op, d, e, k, ks, backend)
 
 
 def tridiag_eigh(d, e, k, *, backend="numba", eigvec_broadening=0.0):

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, _C
 
 
-__all__ = ["BACKENDS", "LIBRARY", "call_op", "kth_eigvalsh_op", "kth_eigh_op", "pinv_solve_op"]
+__all__ = ["BACKENDS", "LIBRARY", "call_op", "call_op_below_autograd", "kth_eigvalsh_op", "kth_eigh_op", "pinv_solve_op"]
 
 #: Accepted values of ``backend``.
 BACKENDS = ("numba", "scipy")
@@ -179,30 +179,22 @@ def _define(schema, kernel, fake):
 def _kth(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend: str, want_vectors: bool):
     """The CPU kernels of ``kth_eigvalsh`` (``want_vectors`` False) and ``kth_eigh``:
     ``(w (B), v (B, n) or None)``."""
-    shape = d.shape
-    n = shape[-1] if shape else 0
-    nb = d.numel() // n if n else 0
     dtype = d.dtype
-    if (
-        ks is None
-        and backend == "numba"
-        and nb
-        and -n <= k < n
-        and dtype is e.dtype
-        and dtype in _NUMPY_DTYPE
-        and e.shape == shape[:-1] + (n - 1,)
-        and d.is_contiguous()
-        and e.is_contiguous()
-    ):
+    if ks is None and backend == "numba" and dtype is e.dtype and dtype in _NUMPY_DTYPE and d.is_contiguous() and e.is_contiguous():
         # What the public functions pass (see _prepare): the numpy layer's entry for
         # validated input, without a second round of checks and copies (same results).
         dn, en = d.numpy(force=True), e.numpy(force=True)
-        if len(shape) != 2:
-            dn, en = dn.reshape(nb, n), en.reshape(nb, n - 1)
-        w, v = _numpy_kth(backend, dn, en, k % n, want_vectors, prevalidated=True)
-        if len(shape) != 2:
-            w, v = w.reshape(shape[:-1]), (None if v is None else v.reshape(shape))
-        return torch.from_numpy(w), (None if v is None else torch.from_numpy(v))
+        shape = dn.shape
+        n = shape[-1] if shape else 0
+        if n and dn.size and en.shape == shape[:-1] + (n - 1,) and -n <= k < n:
+            if len(shape) == 2:
+                w, v = _numpy_kth(backend, dn, en, k % n, want_vectors, prevalidated=True)
+            else:
+                nb = dn.size // n
+                w, v = _numpy_kth(backend, dn.reshape(nb, n), en.reshape(nb, n - 1), k % n, want_vectors, prevalidated=True)
+                w, v = w.reshape(shape[:-1]), (None if v is None else v.reshape(shape))
+            return torch.from_numpy(w), (None if v is None else torch.from_numpy(v))
+    shape = d.shape
     if shape[:-1].numel() == 0:
         return d.new_empty(shape[:-1]), d.new_empty(shape)
     dn, en = d.numpy(force=True), e.numpy(force=True)
@@ -265,6 +257,14 @@ def call_op(op, *args):
     """
     if torch.is_grad_enabled() or torch.compiler.is_compiling():
         return op(*args)
+    with _C._AutoDispatchBelowAutograd():
+        return op(*args)
+
+
+def call_op_below_autograd(op, *args):
+    """``op(*args)`` entered below autograd, for a caller that knows that no derivative
+    can be asked of the result (plain eager mode, no input requiring grad or carrying a
+    tangent); see :func:`call_op`."""
     with _C._AutoDispatchBelowAutograd():
         return op(*args)
 
