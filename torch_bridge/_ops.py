@@ -86,34 +86,29 @@ def _k_numpy(k, ks):
     return int(ks) if ks.ndim == 0 else ks.numpy(force=True)
 
 
-_ENTRY = []  # [tridiag_numba._api.kth_prevalidated], imported by the first call (numba is heavy)
+_entry = None  # tridiag_numba._api.kth_prevalidated, imported by the first call (numba is heavy)
 
 
-def _kth_prevalidated():
-    if not _ENTRY:
-        from tridiag_numba._api import kth_prevalidated
+def _kth_prevalidated(d, e, k, want_vectors):
+    """``(w, v or None)`` from :func:`tridiag_numba._api.kth_prevalidated`, whose contract
+    the caller checked (``d`` (B, n), ``e`` (B, n-1) C-contiguous of one float dtype,
+    ``k`` an int in ``[0, n)``): the numpy API without its second round of checks."""
+    global _entry
+    if _entry is None:
+        from tridiag_numba._api import kth_prevalidated as _entry
+    w, v, nonfinite = _entry(d, e, k, want_vectors)
+    if nonfinite is not None:
+        _raise_nonfinite(d, e)
+    return w, v
 
-        _ENTRY.append(kth_prevalidated)
-    return _ENTRY[0]
 
-
-def _numpy_kth(backend, d, e, k, want_vectors, prevalidated=False):
+def _numpy_kth(backend, d, e, k, want_vectors):
     """``(w, v or None)``: the k-th eigenvalue (and eigenvector) of each matrix of the numpy
-    arrays ``d`` (..., n), ``e`` (..., n-1); ``k`` an int or an int array broadcasting
-    against the batch.
-
-    ``prevalidated``: the arguments meet the contract of
-    :func:`tridiag_numba._api.kth_prevalidated` (2-D, C-contiguous, one float dtype,
-    ``k`` an int in ``[0, n)``), which then skips the numpy API's checks and copies.
-    """
+    arrays ``d`` (..., n), ``e`` (..., n-1) through the numpy API; ``k`` an int or an int
+    array broadcasting against the batch."""
     if backend == "scipy":
         out = _scipy_eigh_k(d, e, k, eigvals_only=not want_vectors)
         return out if want_vectors else (out, None)
-    if prevalidated:
-        w, v, nonfinite = _kth_prevalidated()(d, e, k, want_vectors)
-        if nonfinite is not None:
-            _raise_nonfinite(d, e)
-        return w, v
     from tridiag_numba import kth_eigenpair, kth_eigenvalue
 
     # The kernels flag non-finite matrices for free (NaN results); the check is on w.
@@ -188,10 +183,10 @@ def _kth(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend: str, want_vec
         n = shape[-1] if shape else 0
         if n and dn.size and en.shape == shape[:-1] + (n - 1,) and -n <= k < n:
             if len(shape) == 2:
-                w, v = _numpy_kth(backend, dn, en, k % n, want_vectors, prevalidated=True)
+                w, v = _kth_prevalidated(dn, en, k % n, want_vectors)
             else:
                 nb = dn.size // n
-                w, v = _numpy_kth(backend, dn.reshape(nb, n), en.reshape(nb, n - 1), k % n, want_vectors, prevalidated=True)
+                w, v = _kth_prevalidated(dn.reshape(nb, n), en.reshape(nb, n - 1), k % n, want_vectors)
                 w, v = w.reshape(shape[:-1]), (None if v is None else v.reshape(shape))
             return torch.from_numpy(w), (None if v is None else torch.from_numpy(v))
     shape = d.shape
