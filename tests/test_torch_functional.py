@@ -117,6 +117,33 @@ def test_noncontiguous_inputs():
     torch.testing.assert_close(tridiag_eigvalsh(d_t, torch.ones(3, 5, dtype=F64), 1), torch.linalg.eigvalsh(dense(d_t, torch.ones(3, 5, dtype=F64)))[..., 1])
 
 
+@pytest.mark.parametrize("batch", [(), (3,), (2, 3)])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_op_kernel_routes_bitwise_equal(batch, dtype):
+    """The ops' kernels take tridiag_numba's entry for validated input when the call is
+    what the public functions pass (an int k, contiguous tensors of one dtype), else the
+    numpy API: the same results to the bit, and the same error for NaN/inf."""
+    d, e = random_de(batch, 7, dtype=dtype)
+    d_nc, e_nc = (torch.stack([x, x], -1)[..., 0] for x in (d, e))  # equal values, not contiguous
+    assert not d_nc.is_contiguous()
+    for k in (0, 2, -1):
+        fast = ops.kth_eigh_op(d, e, k, None, "numba", 0.0)
+        for other in (ops.kth_eigh_op(d, e, 0, torch.tensor(k), "numba", 0.0), ops.kth_eigh_op(d_nc, e_nc, k, None, "numba", 0.0)):
+            for a, b in zip(fast, other):
+                assert a.dtype == dtype and a.is_contiguous()
+                torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(ops.kth_eigvalsh_op(d, e, k, None, "numba"), fast[0], rtol=0, atol=0)
+    bad = d.clone()
+    bad[(0,) * len(batch) + (3,)] = float("nan")
+    for args in ((bad, e, 1, None), (bad, e, 0, torch.tensor(1))):
+        with pytest.raises(ValueError, match=r"^d must contain only finite values \(found NaN or inf\)$"):
+            ops.kth_eigvalsh_op(*args, "numba")
+        with pytest.raises(ValueError, match=r"^d must contain only finite values \(found NaN or inf\)$"):
+            ops.kth_eigh_op(*args, "numba", 0.0)
+    with pytest.raises(ValueError, match="k must satisfy"):  # out of range: the numpy API's check
+        ops.kth_eigvalsh_op(d, e, 7, None, "numba")
+
+
 # ----------------------------------------------------------------------------- gradients
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gradcheck_eigenvalue(backend):
@@ -239,22 +266,23 @@ def test_float32_gradients_close_to_float64():
 
 # ----------------------------------------------------------------------------- no-grad path
 class _Counter:
-    """Counts calls of ``module.name`` (patched for the test)."""
+    """Counts calls of ``module.name`` (patched for the test); ``vectors`` counts those
+    whose argument ``want_vectors`` (at position ``flag``, if given) was true."""
 
-    def __init__(self, monkeypatch, module, name):
-        self.calls = 0
+    def __init__(self, monkeypatch, module, name, flag=None):
+        self.calls = self.vectors = 0
         original = getattr(module, name)
 
         def counted(*args, **kwargs):
             self.calls += 1
+            self.vectors += flag is not None and bool(args[flag])
             return original(*args, **kwargs)
 
         monkeypatch.setattr(module, name, counted)
 
 
 def test_inference_computes_no_eigenvectors(monkeypatch):
-    eigh = _Counter(monkeypatch, ops, "_numpy_eigh_k")
-    eigvalsh = _Counter(monkeypatch, ops, "_numpy_eigvalsh_k")
+    kth = _Counter(monkeypatch, ops, "_kth", flag=5)  # (d, e, k, ks, backend, want_vectors)
     d, e = random_de((3,), 6)
     tridiag_eigvalsh(d, e, 1)  # nothing requires grad
     d.requires_grad_()
@@ -262,9 +290,9 @@ def test_inference_computes_no_eigenvectors(monkeypatch):
         tridiag_eigvalsh(d, e, [0, 1])
     with torch.inference_mode():
         tridiag_eigvalsh(d, e, 2)
-    assert (eigh.calls, eigvalsh.calls) == (0, 3)
+    assert (kth.calls, kth.vectors) == (3, 0)
     tridiag_eigvalsh(d, e, 1).sum().backward()  # training: eigenvector needed for the gradient
-    assert (eigh.calls, eigvalsh.calls) == (1, 3)
+    assert (kth.calls, kth.vectors) == (4, 1)
 
 
 def test_eigenvalue_loss_does_no_solve(monkeypatch):

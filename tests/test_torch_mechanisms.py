@@ -227,10 +227,10 @@ def test_ops_autocast_rule():
     d, e = random_de((2,), 5, dtype=torch.bfloat16)
     k = torch.tensor(1)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        w = ops.kth_eigvalsh_op(d, e, k, "numba")
-        w2, v = ops.kth_eigh_op(d, e, k, "numba", 0.0)
+        w = ops.kth_eigvalsh_op(d, e, 1, None, "numba")
+        w2, v = ops.kth_eigh_op(d, e, 0, k, "numba", 0.0)
     assert w.dtype == w2.dtype == v.dtype == torch.float32
-    torch.testing.assert_close(w, ops.kth_eigvalsh_op(d.float(), e.float(), k, "numba"))
+    torch.testing.assert_close(w, ops.kth_eigvalsh_op(d.float(), e.float(), 1, None, "numba"))
 
 
 # ----------------------------------------------------------------------------- meta / fake / devices
@@ -292,7 +292,7 @@ def test_dispatcher_error_for_a_backend_without_kernel():
     d, e = random_de((2,), 4)
     with pytest.raises(NotImplementedError, match="tridiag_numba::kth_eigvalsh"):
         torch.ops.tridiag_numba.kth_eigvalsh.default.redispatch(
-            torch._C.DispatchKeySet(torch._C.DispatchKey.CUDA), d, e, torch.tensor(0), "numba"
+            torch._C.DispatchKeySet(torch._C.DispatchKey.CUDA), d, e, 0, None, "numba"
         )
 
 

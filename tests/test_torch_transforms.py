@@ -35,35 +35,40 @@ def loss(d, e, backend="numba"):
 @pytest.mark.parametrize("n", [1, 2, 5])
 def test_opcheck(backend, batch, n):
     d, e = random_de(batch, n)
-    for k in (torch.full(batch, n - 1), torch.tensor(0)):  # a k per matrix, or one for all
-        torch.library.opcheck(ops.kth_eigvalsh_op, (d, e, k, backend))
-        torch.library.opcheck(ops.kth_eigh_op, (d, e, k, backend, 0.0))
-    w, v = ops.kth_eigh_op(d, e, torch.tensor(0), backend, 0.0)
+    # One int index for all (also negative), a k per matrix, or a 0-d tensor for all.
+    for k, ks in ((0, None), (-1, None), (0, torch.full(batch, n - 1)), (0, torch.tensor(0))):
+        torch.library.opcheck(ops.kth_eigvalsh_op, (d, e, k, ks, backend))
+        torch.library.opcheck(ops.kth_eigh_op, (d, e, k, ks, backend, 0.0))
+    w, v = ops.kth_eigh_op(d, e, 0, None, backend, 0.0)
     b = torch.randn(*batch, n, dtype=F64)
     for broadening in (0.0, 0.1):
         torch.library.opcheck(ops.pinv_solve_op, (d, e, w, v, b, broadening))
 
 
-@pytest.mark.parametrize("k_dims", ["0d", "per-matrix", "vmapped"])
+@pytest.mark.parametrize("k_dims", ["int", "0d", "per-matrix", "vmapped"])
 def test_vmap_rule_k_shapes(k_dims):
-    """The ops' vmap rule with k 0-d (one index for all), per matrix, or itself vmapped."""
+    """The ops' vmap rule with one int index for all, ks 0-d (one for all), per matrix, or
+    itself vmapped."""
     d, e = random_de((4, 3), 6)
     ks = torch.tensor([[0, 5, 2], [1, 1, 1], [3, 4, 0], [2, 2, 5]])
-    if k_dims == "0d":
-        out = torch.vmap(lambda d, e: ops.kth_eigh_op(d, e, torch.tensor(2), "numba", 0.0))(d, e)
+    if k_dims == "int":
+        out = torch.vmap(lambda d, e: ops.kth_eigh_op(d, e, -4, None, "numba", 0.0))(d, e)
+        k = torch.tensor(2)
+    elif k_dims == "0d":
+        out = torch.vmap(lambda d, e: ops.kth_eigh_op(d, e, 0, torch.tensor(2), "numba", 0.0))(d, e)
         k = torch.tensor(2)
     elif k_dims == "per-matrix":
-        out = torch.vmap(lambda d, e: ops.kth_eigh_op(d, e, ks[0], "numba", 0.0))(d, e)
+        out = torch.vmap(lambda d, e: ops.kth_eigh_op(d, e, 0, ks[0], "numba", 0.0))(d, e)
         k = ks[0]
     else:
-        out = torch.vmap(lambda d, e, k: ops.kth_eigh_op(d, e, k, "numba", 0.0))(d, e, ks)
+        out = torch.vmap(lambda d, e, k: ops.kth_eigh_op(d, e, 0, k, "numba", 0.0))(d, e, ks)
         k = ks
-    ref = ops.kth_eigh_op(d, e, k.expand(4, 3), "numba", 0.0)
+    ref = ops.kth_eigh_op(d, e, 0, k.expand(4, 3), "numba", 0.0)
     for a, b in zip(out, ref):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     k0 = torch.tensor([0, 5, 2, 1])
-    w = torch.vmap(lambda d, e, k: ops.kth_eigvalsh_op(d, e, k, "numba"))(d[:, 0], e[:, 0], k0)
-    torch.testing.assert_close(w, ops.kth_eigvalsh_op(d[:, 0], e[:, 0], k0, "numba"))
+    w = torch.vmap(lambda d, e, k: ops.kth_eigvalsh_op(d, e, 0, k, "numba"))(d[:, 0], e[:, 0], k0)
+    torch.testing.assert_close(w, ops.kth_eigvalsh_op(d[:, 0], e[:, 0], 0, k0, "numba"))
 
 
 def test_func_transforms_equal_eager():
@@ -96,12 +101,12 @@ def test_func_transforms_equal_eager():
 
 def test_vmap_makes_one_kernel_call(monkeypatch):
     calls = []
-    original = ops._numpy_eigvalsh_k
-    monkeypatch.setattr(ops, "_numpy_eigvalsh_k", lambda *a: calls.append(a[1].shape) or original(*a))
+    original = ops._kth
+    monkeypatch.setattr(ops, "_kth", lambda *a: calls.append(a[0].numel()) or original(*a))
     d, e = random_de((4, 3), 6)
     out = torch.vmap(lambda d, e: tridiag_eigvalsh(d, e, 1), in_dims=(1, None))(d, e[:, 0])
     assert out.shape == (3, 4)
-    assert calls == [(3, 4, 6)]
+    assert calls == [3 * 4 * 6]  # all 12 matrices of order 6 in one call
 
 
 def test_compile_fullgraph_forward_backward_equal_eager():

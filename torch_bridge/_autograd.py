@@ -50,7 +50,7 @@ from torch import _C
 
 from torch_bridge._ops import LIBRARY, call_op, kth_eigh_op, kth_eigvalsh_op, pinv_solve_op
 
-__all__ = ["TridiagEighFunction", "TridiagPinvSolveFunction", "apply_eigh", "apply_pinv_solve"]
+__all__ = ["TridiagEighFunction", "TridiagPinvSolveFunction", "apply_eigh", "apply_eigh_eager", "apply_pinv_solve"]
 
 
 def _tridiag_matvec(d, e, x):
@@ -87,11 +87,13 @@ def _check_broadening(broadening, needed):
 def eigenvalue_vjp(gw, v):
     """``gd_i = gw v_i^2``, ``ge_i = 2 gw v_i v_{i+1}``: the eigenvalue's vector-Jacobian product.
 
-    Four elementwise operations (each costs mostly its dispatch at these sizes).
+    Four elementwise operations (each costs mostly its dispatch at these sizes);
+    ``narrow`` is a cheaper call than indexing with ``[..., :-1]``.
     """
+    n = v.shape[-1]
     g = gw.unsqueeze(-1) * v
-    q = g[..., :-1] * v[..., 1:]
-    return g * v, q + q
+    q = g.narrow(-1, 0, n - 1) * v.narrow(-1, 1, n - 1)
+    return g * v, q.add_(q)
 
 
 def eigh_vjp(d, e, w, v, gw, gv, broadening):
@@ -170,21 +172,22 @@ class TridiagPinvSolveFunction(_PinvSolveNoJvp):
 class _EighNoJvp(torch.autograd.Function):
     """Differentiable k-th eigenpair; see the module docstring.
 
-    ``apply(d (B, n), e (B, n-1), k (B) int64, backend: str, broadening: float)
-    -> (w (B), v (B, n))``.  All inputs share one batch shape ``B`` (the public
-    functions broadcast).  ``broadening`` is the relative broadening of the
+    ``apply(d (B, n), e (B, n-1), k: int, ks (B) int64 or None, backend: str,
+    broadening: float) -> (w (B), v (B, n))``.  All inputs share one batch shape ``B``
+    (the public functions broadcast); the index is ``k`` for every matrix, or ``ks``
+    per matrix when given (as the op ``kth_eigh``).  ``broadening`` is the relative broadening of the
     eigenvector term (0 = exact, as ``torch.linalg.eigh``).
     """
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(d, e, k, backend, broadening):
-        return call_op(kth_eigh_op, d, e, k, backend, broadening)
+    def forward(d, e, k, ks, backend, broadening):
+        return call_op(kth_eigh_op, d, e, k, ks, backend, broadening)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        d, e, k, backend, broadening = inputs
+        d, e, k, ks, backend, broadening = inputs
         w, v = output
         ctx.broadening = broadening
         # Unused outputs arrive as None: an eigenvalue-only loss does no solve.
@@ -195,15 +198,17 @@ class _EighNoJvp(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gw, gv):
         d, e, w, v = ctx.saved_tensors
+        if gv is None and gw is not None:  # an eigenvalue-only loss: eigh_vjp's first case
+            return *eigenvalue_vjp(gw, v), None, None, None, None
         gd, ge = eigh_vjp(d, e, w, v, gw, gv, ctx.broadening)
-        return gd, ge, None, None, None
+        return gd, ge, None, None, None, None
 
 
 class TridiagEighFunction(_EighNoJvp):
     __doc__ = _EighNoJvp.__doc__
 
     @staticmethod
-    def jvp(ctx, d_t, e_t, k_t, backend_t, broadening_t):
+    def jvp(ctx, d_t, e_t, k_t, ks_t, backend_t, broadening_t):
         d, e, w, v = ctx.saved_tensors
         d_t = torch.zeros_like(d) if d_t is None else d_t
         e_t = torch.zeros_like(e) if e_t is None else e_t
@@ -242,11 +247,17 @@ def _apply_outside_dynamo(function, twin, args):
     return _apply(function, twin, args)
 
 
-def apply_eigh(d, e, k, backend, broadening):
-    """``TridiagEighFunction.apply(d, e, k, backend, broadening)`` -> ``(w, v)``."""
+def apply_eigh(d, e, k, ks, backend, broadening):
+    """``TridiagEighFunction.apply(d, e, k, ks, backend, broadening)`` -> ``(w, v)``."""
     if _C._are_functorch_transforms_active() or torch.compiler.is_compiling():
-        return _apply(TridiagEighFunction, _EighNoJvp, (d, e, k, backend, broadening))
-    return _EIGH_C_APPLY(_live(d), _live(e), _live(k), backend, broadening)
+        return _apply(TridiagEighFunction, _EighNoJvp, (d, e, k, ks, backend, broadening))
+    return apply_eigh_eager(d, e, k, ks, backend, broadening)
+
+
+def apply_eigh_eager(d, e, k, ks, backend, broadening):
+    """:func:`apply_eigh` for a caller that has checked that no functorch transform is
+    active and dynamo is not tracing."""
+    return _EIGH_C_APPLY(_live(d), _live(e), k, ks if ks is None else _live(ks), backend, broadening)
 
 
 def apply_pinv_solve(d, e, w, v, b, broadening):
@@ -260,19 +271,19 @@ def apply_pinv_solve(d, e, w, v, b, broadening):
 # For graphs that hold the ops themselves (torch.export): the same vector-Jacobian
 # products, computed through the Functions (so they are differentiable again).
 def _eigvalsh_setup(ctx, inputs, output):
-    d, e, k, backend = inputs
-    ctx.backend = backend
-    ctx.save_for_backward(d, e, k)
+    d, e, k, ks, backend = inputs
+    ctx.k, ctx.backend = k, backend
+    ctx.save_for_backward(d, e, ks)
 
 
 def _eigvalsh_backward(ctx, gw):
-    d, e, k = ctx.saved_tensors
-    _, v = apply_eigh(d, e, k, ctx.backend, 0.0)  # the eigenvector, recomputed
-    return eigenvalue_vjp(gw, v) + (None, None)
+    d, e, ks = ctx.saved_tensors
+    _, v = apply_eigh(d, e, ctx.k, ks, ctx.backend, 0.0)  # the eigenvector, recomputed
+    return eigenvalue_vjp(gw, v) + (None, None, None)
 
 
 def _eigh_setup(ctx, inputs, output):
-    d, e, k, backend, broadening = inputs
+    d, e, k, ks, backend, broadening = inputs
     ctx.broadening = broadening
     ctx.set_materialize_grads(False)
     ctx.save_for_backward(d, e, *output)
@@ -280,7 +291,7 @@ def _eigh_setup(ctx, inputs, output):
 
 def _eigh_backward(ctx, gw, gv):
     d, e, w, v = ctx.saved_tensors
-    return eigh_vjp(d, e, w, v, gw, gv, ctx.broadening) + (None, None, None)
+    return eigh_vjp(d, e, w, v, gw, gv, ctx.broadening) + (None, None, None, None)
 
 
 def _pinv_setup(ctx, inputs, output):

@@ -15,8 +15,8 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor, _C
 
-from torch_bridge._autograd import apply_eigh
-from torch_bridge._ops import BACKENDS, call_op, kth_eigvalsh_op
+from torch_bridge._autograd import apply_eigh, apply_eigh_eager
+from torch_bridge._ops import BACKENDS, call_op, call_op_below_autograd, kth_eigvalsh_op
 
 __all__ = ["TridiagEighResult", "tridiag_eigvalsh", "tridiag_eigh"]
 
@@ -62,12 +62,35 @@ def _check_k(k, n):
 
 
 def _prepare(d, e, k, backend, broadening):
-    """Validate and broadcast to one batch shape; returns ``(d, e, k, broadening, several)``.
+    """Validate and broadcast to one batch shape; returns ``(d, e, k, ks, broadening, several)``.
 
-    ``k`` comes back as an int64 tensor on the inputs' device, of the batch shape or
-    0-d for an int ``k`` (``several``: ``k`` was a sequence, whose axis is the last
-    batch axis).
+    The index as the ops take it: an int ``k`` in ``[-n, n)`` for every matrix (``ks``
+    None), or ``ks``, an int64 tensor on the inputs' device, of the batch shape or 0-d
+    (then ``k`` is 0).  ``several``: ``k`` was a sequence, whose axis is the last batch axis.
     """
+    if k.__class__ is int and d.__class__ is Tensor and e.__class__ is Tensor and broadening.__class__ is float:
+        # The common call, checked as below in a few comparisons (a quarter of the time).
+        dtype = d.dtype
+        ds = d.shape
+        es = e.shape
+        n = ds[-1] if ds else 0
+        if (
+            dtype is e.dtype
+            and dtype in _FLOATS
+            and n
+            and es[:-1] == ds[:-1]
+            and len(es) == len(ds)
+            and es[-1] == n - 1
+            and -n <= k < n
+            and broadening >= 0.0
+            and backend in BACKENDS
+        ):
+            return d, e, k, None, broadening, False
+    return _prepare_general(d, e, k, backend, broadening)
+
+
+def _prepare_general(d, e, k, backend, broadening):
+    """:func:`_prepare` for any input."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {set(BACKENDS)}, got {backend!r}")
     broadening = float(broadening)
@@ -85,13 +108,18 @@ def _prepare(d, e, k, backend, broadening):
         d, e = d.to(dtype), e.to(dtype)
 
     several = False
-    if k.__class__ is int:  # the common case first (isinstance with an ABC is slower)
+    if k.__class__ is not int and not isinstance(k, Tensor) and not isinstance(k, Sequence):
+        try:
+            k = operator.index(k)
+        except TypeError:
+            raise TypeError(f"k must be an int, a sequence of ints or an integer tensor, got {type(k).__name__}") from None
+    if k.__class__ is int:
         _check_k(k, n)
-        # 0-d: one index for every matrix (the ops take that as the numpy API's int).
-        k = torch.scalar_tensor(k, dtype=torch.int64, device=d.device)
         if d.shape[:-1] == e.shape[:-1]:
-            return d, e, k, broadening, False  # nothing to broadcast
-    elif isinstance(k, Tensor):
+            return d, e, k, None, broadening, False  # nothing to broadcast
+        batch = _broadcast_batch(d, e, ())
+        return _expand(d, batch, n), _expand(e, batch, n - 1), k, None, broadening, False
+    if isinstance(k, Tensor):
         if k.is_floating_point() or k.is_complex() or k.dtype == torch.bool:
             raise TypeError(f"k must be an integer or integer tensor, got dtype {k.dtype}")
         k = k.to(device=d.device, dtype=torch.int64)
@@ -107,14 +135,6 @@ def _prepare(d, e, k, backend, broadening):
         # Built on the inputs' device, whatever torch.set_default_device says.
         k = torch.tensor(ks, dtype=torch.int64, device=d.device)
         several = True
-    else:
-        try:
-            k = operator.index(k)
-        except TypeError:
-            raise TypeError(f"k must be an int, a sequence of ints or an integer tensor, got {type(k).__name__}") from None
-        _check_k(k, n)
-        # 0-d: one index for every matrix (the ops take that as the numpy API's int).
-        k = torch.scalar_tensor(k, dtype=torch.int64, device=d.device)
 
     if several:
         # Several k's: a new batch axis of length len(k) in front of n.
@@ -123,18 +143,22 @@ def _prepare(d, e, k, backend, broadening):
     elif k.ndim == 0 and d.shape[:-1] == e.shape[:-1]:
         batch = d.shape[:-1]  # the common case, without broadcasting overhead
     else:
-        try:
-            batch = torch.broadcast_shapes(d.shape[:-1], e.shape[:-1], k.shape)
-        except RuntimeError:
-            raise ValueError(
-                f"batch shapes do not broadcast: d {tuple(d.shape[:-1])}, e {tuple(e.shape[:-1])}, "
-                f"k {tuple(k.shape)}"
-            ) from None
-    if d.shape[:-1] != batch:
-        d = d.expand(*batch, n)
-    if e.shape[:-1] != batch:
-        e = e.expand(*batch, n - 1)
-    return d, e, (k if k.ndim == 0 else k.expand(batch)), broadening, several
+        batch = _broadcast_batch(d, e, k.shape)
+    return _expand(d, batch, n), _expand(e, batch, n - 1), 0, (k if k.ndim == 0 else k.expand(batch)), broadening, several
+
+
+def _broadcast_batch(d, e, k_shape):
+    try:
+        return torch.broadcast_shapes(d.shape[:-1], e.shape[:-1], k_shape)
+    except RuntimeError:
+        raise ValueError(
+            f"batch shapes do not broadcast: d {tuple(d.shape[:-1])}, e {tuple(e.shape[:-1])}, "
+            f"k {tuple(k_shape)}"
+        ) from None
+
+
+def _expand(x, batch, size):
+    return x if x.shape[:-1] == batch else x.expand(*batch, size)
 
 
 def _has_tangent(d, e):
@@ -233,10 +257,15 @@ def tridiag_eigvalsh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
     >>> tridiag_eigvalsh(d.detach(), e, [0, 2], backend="scipy").shape
     torch.Size([2])
     """
-    d, e, k, broadening, _ = _prepare(d, e, k, backend, eigvec_broadening)
-    if _values_only(d, e):
-        return call_op(kth_eigvalsh_op, d, e, k, backend)
-    return apply_eigh(d, e, k, backend, broadening)[0]
+    d, e, k, ks, broadening, _ = _prepare(d, e, k, backend, eigvec_broadening)
+    if _C._are_functorch_transforms_active() or torch.compiler.is_compiling():
+        if _values_only(d, e):
+            return call_op(kth_eigvalsh_op, d, e, k, ks, backend)
+        return apply_eigh(d, e, k, ks, backend, broadening)[0]
+    # Plain eager mode: _values_only's and apply_eigh's checks, made once.
+    if (torch.is_grad_enabled() and (d.requires_grad or e.requires_grad)) or _has_tangent(d, e):
+        return apply_eigh_eager(d, e, k, ks, backend, broadening)[0]
+    return call_op_below_autograd(kth_eigvalsh_op, d, e, k, ks, backend)
 
 
 def tridiag_eigh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
@@ -309,6 +338,6 @@ def tridiag_eigh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
     >>> torch.allclose(T.detach() @ both.eigenvectors, both.eigenvectors * both.eigenvalues)
     True
     """
-    d, e, k, broadening, several = _prepare(d, e, k, backend, eigvec_broadening)
-    w, v = apply_eigh(d, e, k, backend, broadening)
+    d, e, k, ks, broadening, several = _prepare(d, e, k, backend, eigvec_broadening)
+    w, v = apply_eigh(d, e, k, ks, backend, broadening)
     return TridiagEighResult(w, v.transpose(-1, -2) if several else v)

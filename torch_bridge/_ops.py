@@ -1,11 +1,13 @@
 """The kernels as ``torch.library`` custom ops.
 
 Three ops, each taking tensors with one common batch shape ``B`` (the public
-functions broadcast before calling them); ``k`` is an int64 tensor of shape ``B`` or
-``()`` (one index for every matrix: the numpy API's faster int path):
+functions broadcast before calling them).  The eigenvalue index is ``k``, an int for
+every matrix, unless ``ks`` is given: an int64 tensor of shape ``B`` or ``()`` (then
+``k`` is ignored).  An int needs no tensor built per call and takes the kernels'
+faster path:
 
-* ``tridiag_numba::kth_eigvalsh(d (B, n), e (B, n-1), k (B) or (), backend) -> w (B)``
-* ``tridiag_numba::kth_eigh(d, e, k, backend, broadening) -> (w (B), v (B, n))``
+* ``tridiag_numba::kth_eigvalsh(d (B, n), e (B, n-1), k, ks (B) or () or None, backend) -> w (B)``
+* ``tridiag_numba::kth_eigh(d, e, k, ks, backend, broadening) -> (w (B), v (B, n))``
 * ``tridiag_numba::pinv_solve(d, e, w (B), v (B, n), b (B, n), broadening) -> u (B, n)``
 
 Every op has a kernel for the CPU only: tensors on another device get the
@@ -28,7 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor, _C
 
-__all__ = ["BACKENDS", "LIBRARY", "call_op", "kth_eigvalsh_op", "kth_eigh_op", "pinv_solve_op"]
+
+__all__ = ["BACKENDS", "LIBRARY", "call_op", "call_op_below_autograd", "kth_eigvalsh_op", "kth_eigh_op", "pinv_solve_op"]
 
 #: Accepted values of ``backend``.
 BACKENDS = ("numba", "scipy")
@@ -76,29 +79,43 @@ def _scipy_eigh_k(d, e, k, eigvals_only):
     return w if eigvals_only else (w, v.reshape(d.shape))
 
 
-def _k_numpy(k):
-    """``k`` for the numpy API: an int for a 0-d tensor (its fast path), else an array."""
-    return int(k) if k.ndim == 0 else k.detach().numpy()
+def _k_numpy(k, ks):
+    """The index for the numpy API: an int (its fast path) for ``ks`` None or 0-d, else an array."""
+    if ks is None:
+        return k
+    return int(ks) if ks.ndim == 0 else ks.numpy(force=True)
 
 
-def _numpy_eigvalsh_k(backend, d, e, k):
+_entry = None  # tridiag_numba._api.kth_prevalidated, imported by the first call (numba is heavy)
+
+
+def _kth_prevalidated(d, e, k, want_vectors):
+    """``(w, v or None)`` from :func:`tridiag_numba._api.kth_prevalidated`, whose contract
+    the caller checked (``d`` (B, n), ``e`` (B, n-1) C-contiguous of one float dtype,
+    ``k`` an int in ``[0, n)``): the numpy API without its second round of checks."""
+    global _entry
+    if _entry is None:
+        from tridiag_numba._api import kth_prevalidated as _entry
+    w, v, nonfinite = _entry(d, e, k, want_vectors)
+    if nonfinite is not None:
+        _raise_nonfinite(d, e)
+    return w, v
+
+
+def _numpy_kth(backend, d, e, k, want_vectors):
+    """``(w, v or None)``: the k-th eigenvalue (and eigenvector) of each matrix of the numpy
+    arrays ``d`` (..., n), ``e`` (..., n-1) through the numpy API; ``k`` an int or an int
+    array broadcasting against the batch."""
     if backend == "scipy":
-        return _scipy_eigh_k(d, e, k, eigvals_only=True)
-    from tridiag_numba import kth_eigenvalue
+        out = _scipy_eigh_k(d, e, k, eigvals_only=not want_vectors)
+        return out if want_vectors else (out, None)
+    from tridiag_numba import kth_eigenpair, kth_eigenvalue
 
     # The kernels flag non-finite matrices for free (NaN results); the check is on w.
-    w = kth_eigenvalue(d, e, k, check_finite=False)
-    if np.isnan(w).any():
-        _raise_nonfinite(d, e)
-    return w
-
-
-def _numpy_eigh_k(backend, d, e, k):
-    if backend == "scipy":
-        return _scipy_eigh_k(d, e, k, eigvals_only=False)
-    from tridiag_numba import kth_eigenpair
-
-    w, v = kth_eigenpair(d, e, k, check_finite=False)
+    if want_vectors:
+        w, v = kth_eigenpair(d, e, k, check_finite=False)
+    else:
+        w, v = kth_eigenvalue(d, e, k, check_finite=False), None
     if np.isnan(w).any():
         _raise_nonfinite(d, e)
     return w, v
@@ -154,28 +171,47 @@ def _define(schema, kernel, fake):
     return getattr(torch.ops.tridiag_numba, name).default
 
 
-def _kth_eigvalsh(d: Tensor, e: Tensor, k: Tensor, backend: str) -> Tensor:
-    """k-th eigenvalue of each matrix: w (B,)."""
-    if d.shape[:-1].numel() == 0:
-        return d.new_empty(d.shape[:-1])
+def _kth(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend: str, want_vectors: bool):
+    """The CPU kernels of ``kth_eigvalsh`` (``want_vectors`` False) and ``kth_eigh``:
+    ``(w (B), v (B, n) or None)``."""
+    dtype = d.dtype
+    if ks is None and backend == "numba" and dtype is e.dtype and dtype in _NUMPY_DTYPE and d.is_contiguous() and e.is_contiguous():
+        # What the public functions pass (see _prepare): the numpy layer's entry for
+        # validated input, without a second round of checks and copies (same results).
+        dn, en = d.numpy(force=True), e.numpy(force=True)
+        shape = dn.shape
+        n = shape[-1] if shape else 0
+        if n and dn.size and en.shape == shape[:-1] + (n - 1,) and -n <= k < n:
+            if len(shape) == 2:
+                w, v = _kth_prevalidated(dn, en, k % n, want_vectors)
+            else:
+                nb = dn.size // n
+                w, v = _kth_prevalidated(dn.reshape(nb, n), en.reshape(nb, n - 1), k % n, want_vectors)
+                w, v = w.reshape(shape[:-1]), (None if v is None else v.reshape(shape))
+            return torch.from_numpy(w), (None if v is None else torch.from_numpy(v))
+    shape = d.shape
+    if shape[:-1].numel() == 0:
+        return d.new_empty(shape[:-1]), d.new_empty(shape)
     dn, en = d.numpy(force=True), e.numpy(force=True)
-    return _fresh(_numpy_eigvalsh_k(backend, dn, en, _k_numpy(k)), d.dtype, dn, en)
+    w, v = _numpy_kth(backend, dn, en, _k_numpy(k, ks), want_vectors)
+    return _fresh(w, dtype, dn, en), (None if v is None else _fresh(v, dtype, dn, en, w))
 
 
-def _kth_eigvalsh_fake(d, e, k, backend):
+def _kth_eigvalsh(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend: str) -> Tensor:
+    """k-th eigenvalue of each matrix: w (B,)."""
+    return _kth(d, e, k, ks, backend, False)[0]
+
+
+def _kth_eigvalsh_fake(d, e, k, ks, backend):
     return d.new_empty(d.shape[:-1])
 
 
-def _kth_eigh(d: Tensor, e: Tensor, k: Tensor, backend: str, broadening: float) -> tuple[Tensor, Tensor]:
+def _kth_eigh(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend: str, broadening: float) -> tuple[Tensor, Tensor]:
     """k-th eigenpair of each matrix: w (B,), v (B, n)."""
-    if d.shape[:-1].numel() == 0:
-        return d.new_empty(d.shape[:-1]), d.new_empty(d.shape)
-    dn, en = d.numpy(force=True), e.numpy(force=True)
-    w, v = _numpy_eigh_k(backend, dn, en, _k_numpy(k))
-    return _fresh(w, d.dtype, dn, en), _fresh(v, d.dtype, dn, en, w)
+    return _kth(d, e, k, ks, backend, True)
 
 
-def _kth_eigh_fake(d, e, k, backend, broadening):
+def _kth_eigh_fake(d, e, k, ks, backend, broadening):
     return d.new_empty(d.shape[:-1]), d.new_empty(d.shape)
 
 
@@ -192,10 +228,10 @@ def _pinv_solve_fake(d, e, w, v, b, broadening):
 
 
 kth_eigvalsh_op = _define(
-    "kth_eigvalsh(Tensor d, Tensor e, Tensor k, str backend) -> Tensor", _kth_eigvalsh, _kth_eigvalsh_fake
+    "kth_eigvalsh(Tensor d, Tensor e, SymInt k, Tensor? ks, str backend) -> Tensor", _kth_eigvalsh, _kth_eigvalsh_fake
 )
 kth_eigh_op = _define(
-    "kth_eigh(Tensor d, Tensor e, Tensor k, str backend, float broadening) -> (Tensor, Tensor)",
+    "kth_eigh(Tensor d, Tensor e, SymInt k, Tensor? ks, str backend, float broadening) -> (Tensor, Tensor)",
     _kth_eigh,
     _kth_eigh_fake,
 )
@@ -220,6 +256,14 @@ def call_op(op, *args):
         return op(*args)
 
 
+def call_op_below_autograd(op, *args):
+    """``op(*args)`` entered below autograd, for a caller that knows that no derivative
+    can be asked of the result (plain eager mode, no input requiring grad or carrying a
+    tangent); see :func:`call_op`."""
+    with _C._AutoDispatchBelowAutograd():
+        return op(*args)
+
+
 # --------------------------------------------------------------------------- vmap rules
 def _batch_first(x, bdim, size):
     """Move the vmapped dimension of ``x`` to the front (expanding unbatched inputs)."""
@@ -228,24 +272,24 @@ def _batch_first(x, bdim, size):
     return x.movedim(bdim, 0)
 
 
-def _k_batched(k, bdim, batch):
-    """``k`` for the batch shape ``batch = (size, *B)`` of the vmapped ``d``: 0-d, or ``batch``."""
-    if bdim is None and k.ndim == 0:
-        return k
-    k = _batch_first(k, bdim, batch[0])  # (size,) or (size, *B), or B when unbatched
-    return k.reshape(k.shape + (1,) * (len(batch) - k.ndim)).expand(batch)
+def _ks_batched(ks, bdim, batch):
+    """``ks`` for the batch shape ``batch = (size, *B)`` of the vmapped ``d``: None, 0-d, or ``batch``."""
+    if bdim is None and (ks is None or ks.ndim == 0):
+        return ks
+    ks = _batch_first(ks, bdim, batch[0])  # (size,) or (size, *B), or B when unbatched
+    return ks.reshape(ks.shape + (1,) * (len(batch) - ks.ndim)).expand(batch)
 
 
 @torch.library.register_vmap("tridiag_numba::kth_eigvalsh", lib=LIBRARY)
-def _(info, in_dims, d, e, k, backend):
+def _(info, in_dims, d, e, k, ks, backend):
     d, e = (_batch_first(x, bd, info.batch_size) for x, bd in zip((d, e), in_dims[:2]))
-    return kth_eigvalsh_op(d, e, _k_batched(k, in_dims[2], d.shape[:-1]), backend), 0
+    return kth_eigvalsh_op(d, e, k, _ks_batched(ks, in_dims[3], d.shape[:-1]), backend), 0
 
 
 @torch.library.register_vmap("tridiag_numba::kth_eigh", lib=LIBRARY)
-def _(info, in_dims, d, e, k, backend, broadening):
+def _(info, in_dims, d, e, k, ks, backend, broadening):
     d, e = (_batch_first(x, bd, info.batch_size) for x, bd in zip((d, e), in_dims[:2]))
-    return kth_eigh_op(d, e, _k_batched(k, in_dims[2], d.shape[:-1]), backend, broadening), (0, 0)
+    return kth_eigh_op(d, e, k, _ks_batched(ks, in_dims[3], d.shape[:-1]), backend, broadening), (0, 0)
 
 
 @torch.library.register_vmap("tridiag_numba::pinv_solve", lib=LIBRARY)

@@ -547,6 +547,32 @@ def _mark_nonfinite(nonfinite, *arrays):
                 a[nonfinite] = np.nan
 
 
+def _kth(d2, e2, batch, kk, tol, want_vectors, check_finite):
+    """One eigenvalue (pair) per matrix of validated input (see :func:`_prepare_k`).
+
+    Returns (w (B,), v (B, n) or None, nonfinite (B,) or None when every
+    matrix was finite); NaN in w and v for non-finite matrices.
+    """
+    nb, n = d2.shape
+    if D.choose_kth(nb, n) != "ours":
+        w, v, nonfinite = _kth_lapack(d2, e2, batch, kk, tol, want_vectors, check_finite)
+    elif n == 1 or want_vectors:
+        w, v, nonfinite = _solve(d2, e2, batch, kk, 1, tol, d2.dtype, want_vectors, check_finite)
+    else:
+        # _solve's work for one eigenvalue per matrix, without its (B, m)
+        # bookkeeping (~0.5 us of a ~30 us call on 50 matrices of order 100).
+        w, _, info = _eigenvalues(d2, e2, *_lane_arrays(nb, 1, kk), tol, d2.dtype)
+        v = None
+        nonfinite = _check_eigenvalue_info(info[:, None], batch, d2, e2, check_finite) if np.count_nonzero(info) else None
+    w = w.reshape(nb)
+    if v is not None:
+        v = v.reshape(nb, n)
+    if nonfinite is not None and not nonfinite.any():
+        nonfinite = None  # (the 1x1 path reports a mask always)
+    _mark_nonfinite(nonfinite, w, v)
+    return w, v, nonfinite
+
+
 # ------------------------------------------------------------------ public API
 
 
@@ -613,19 +639,7 @@ def kth_eigenvalue(d, e, k, *, check_finite=True, tol=0.0):
         return _lazy_call("kth_eigenvalue", d, e, k, check_finite=check_finite, tol=tol)
     tol = _check_tol(tol)
     d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
-    if D.choose_kth(d2.shape[0], n) != "ours":
-        w, _, nonfinite = _kth_lapack(d2, e2, batch, kk, tol, False, check_finite)
-    elif n == 1:
-        w, _, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, False, check_finite)
-    else:
-        # _solve's work for one eigenvalue per matrix, without its (B, m)
-        # bookkeeping (~0.5 us of a ~30 us call on 50 matrices of order 100).
-        w, _, info = _eigenvalues(d2, e2, *_lane_arrays(d2.shape[0], 1, kk), tol, dtype)
-        nonfinite = _check_eigenvalue_info(info[:, None], batch, d2, e2, check_finite) if np.count_nonzero(info) else None
-    w = w.reshape(batch)
-    if nonfinite is not None:
-        _mark_nonfinite(nonfinite, w.reshape(-1))
-    return w
+    return _kth(d2, e2, batch, kk, tol, False, check_finite)[0].reshape(batch)
 
 
 def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):
@@ -685,12 +699,7 @@ def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):
         return _lazy_call("kth_eigenpair", d, e, k, check_finite=check_finite, tol=tol)
     tol = _check_tol(tol)
     d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
-    if D.choose_kth(d2.shape[0], n) != "ours":
-        w, v, nonfinite = _kth_lapack(d2, e2, batch, kk, tol, True, check_finite)
-    else:
-        w, v, nonfinite = _solve(d2, e2, batch, kk, 1, tol, dtype, True, check_finite)
-    if nonfinite is not None:
-        _mark_nonfinite(nonfinite, w.reshape(-1), v.reshape(-1, n))
+    w, v, _ = _kth(d2, e2, batch, kk, tol, True, check_finite)
     return w.reshape(batch), v.reshape(batch + (n,))
 
 
@@ -948,3 +957,49 @@ def eigvalsh_tridiagonal(d, e, select="a", select_range=None, check_finite=True,
         d, e, eigvals_only=True, select=select, select_range=select_range,
         check_finite=check_finite, tol=tol, lapack_driver=lapack_driver,
     )
+
+
+# ------------------------------------------------- entry for validated input
+
+
+def kth_prevalidated(d2, e2, k, want_vectors):
+    """:func:`kth_eigenvalue` / :func:`kth_eigenpair` (``check_finite=False``,
+    ``tol=0``) for callers that have validated their input: no checks, no
+    promotion, no copies.  ``torch_bridge``'s ops call it.
+
+    Parameters
+    ----------
+    d2 : ndarray, shape (B, n)
+        C-contiguous, writeable, float32 or float64, ``n >= 1``.
+    e2 : ndarray, shape (B, n-1)
+        C-contiguous, writeable, ``d2``'s dtype.
+    k : int or ndarray
+        An int in ``[0, n)`` for every matrix, or an int64 C-contiguous array
+        (B,) of indices in ``[0, n)``.
+    want_vectors : bool
+        Whether to compute the eigenvectors.
+
+    Returns
+    -------
+    w : ndarray, shape (B,)
+    v : ndarray, shape (B, n), or None
+        New arrays (never views of the input); NaN for non-finite matrices.
+    nonfinite : ndarray of bool, shape (B,), or None
+        The matrices holding NaN/inf; None when every matrix was finite.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        As :func:`kth_eigenpair` (batch index into B).  Anything else the
+        caller must have ruled out: input outside the contract above is not
+        detected (wrong results, or a numba compile for a new type).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tridiag_numba._api import kth_prevalidated
+    >>> w, v, nonfinite = kth_prevalidated(np.full((1, 3), 2.0), np.full((1, 2), -1.0), 0, True)
+    >>> np.round(w, 6), np.round(v, 6), nonfinite
+    (array([0.585786]), array([[0.5     , 0.707107, 0.5     ]]), None)
+    """
+    return _kth(d2, e2, d2.shape[:-1], k, 0.0, want_vectors, False)
