@@ -94,13 +94,16 @@ class _Contention:
       eigenvector kernel after the eigenvalue kernel) does not.
     * **A stalled launch.**  Every parallel call is timed: one that took
       more than ``SLOW`` times the best time per work unit seen for its
-      kernel and dtype (plus ``SLACK`` seconds) marks the cores as contended
+      kernel and dtype (plus ``SLACK`` seconds), ``STRIKES`` times in a
+      row, marks the cores as contended
       (tbb lets the caller run the blocks no worker has taken, but not one a
       preempted worker holds: milliseconds on a loaded machine), and calls
       run serially for ``BACKOFF`` seconds, after which a parallel call
       probes again.  A stalled probe costs one time slice per ``BACKOFF``.
       The first call of a kernel and dtype is not counted: it may include a
-      compile or a cache load.
+      compile or a cache load; nor is a call that woke a cold pool (its
+      wake-up is not contention, and judging it backed tight loops off to
+      the serial kernels a third of the time).
 
     Both only choose between kernels that give identical results.
     """
@@ -110,6 +113,11 @@ class _Contention:
     BACKOFF = 0.25
     COLD_GAP = 1e-3
     COLD_MIN_WORK = 1 << 15
+    # Two stalls in a row: a quiet VM stalls a call now and then (tens of ms,
+    # the hypervisor's doing), and one back-off sent a tight loop of 60 us
+    # calls to the ~100 us serial kernels for BACKOFF seconds; contention
+    # stalls every call.
+    STRIKES = 2
     # A loop wakes the pool at its 8th call: the wake-up (~100 us in context) costs about
     # what 5-10 warm parallel calls save; 3 woke it in every 'call, call, call' pattern.
     LOOP_CALLS = 8
@@ -120,6 +128,8 @@ class _Contention:
         self.last = -math.inf  # perf_counter() at the start or end of our latest call
         self.last_parallel = -math.inf  # ... at the end of our latest parallel call
         self.streak = 0  # calls in a row, each within COLD_GAP of the previous one
+        self.waking = False  # the latest parallel_ok found the pool cold
+        self.strikes = 0  # stalled parallel calls in a row
 
     def parallel_ok(self, work=math.inf):
         """Whether a call of ``work`` recurrence steps may run in parallel now
@@ -127,6 +137,7 @@ class _Contention:
         now = time.perf_counter()
         self.streak = self.streak + 1 if now - self.last <= self.COLD_GAP else 1
         self.last = now
+        self.waking = now - self.last_parallel > self.COLD_GAP
         if work < self.COLD_MIN_WORK and self.streak < self.LOOP_CALLS and now - self.last_parallel > self.COLD_GAP:
             return False  # a cold pool
         return self.until == 0.0 or now >= self.until
@@ -136,13 +147,26 @@ class _Contention:
         now = self.last = self.last_parallel = time.perf_counter()
         rate = seconds / work
         best = self.best.get(key, 0.0)
+        if self.waking:
+            # This call woke a cold pool: its wake-up (up to ~0.5 ms in
+            # context) says nothing about contention, and judging it would
+            # back a warm loop off for BACKOFF seconds.  A stalled pool
+            # stalls the next call too, which is judged.
+            self.waking = False
+            if best == 0.0:
+                self.best[key] = None
+            self.until = 0.0
+            return
         if best == 0.0:
             self.best[key] = None  # first call: compile or cache load
         elif best is None or rate < best:
             self.best[key] = rate
         elif seconds > self.SLOW * best * work + self.SLACK:
-            self.until = now + self.BACKOFF
+            self.strikes += 1
+            if self.strikes >= self.STRIKES:
+                self.until = now + self.BACKOFF
             return
+        self.strikes = 0
         self.until = 0.0
 
 
