@@ -97,6 +97,30 @@ def test_compare_interleaves_and_caps_repeats():
     assert len(slow["s"].times) == 1
 
 
+def test_warm_up_runs_a_loop_past_the_serial_start():
+    """The warm-up calls a callable once and then as a loop, long enough that
+    the numpy layer leaves its serial start (_api._Contention.LOOP_CALLS) and
+    loads the parallel kernel before autorange sizes the repeats."""
+    from tridiag_numba import _api
+
+    assert _bench.WARM_LOOP > _api._Contention.LOOP_CALLS
+    calls = []
+    autoranged = []
+    funcs = {"a": lambda: calls.append(len(autoranged))}
+    real = _bench.autorange
+
+    def spy(func, min_time=0.02):
+        autoranged.append(len(calls))
+        return real(func, min_time)
+
+    try:
+        _bench.autorange = spy
+        _bench.compare(funcs, repeat=1, min_time=1e-4)
+    finally:
+        _bench.autorange = real
+    assert autoranged == [1 + _bench.WARM_LOOP]
+
+
 def test_check_against_scipy_passes():
     passed, lines = check_against_scipy("float64")
     assert passed, "\n".join(lines)

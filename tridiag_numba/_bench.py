@@ -479,11 +479,17 @@ def needs_warmup(implementation):
     return implementation not in ("scipy", "numpy_dense")
 
 
+#: Calls of the warm-up loop after the first call (more than
+#: ``_api._Contention.LOOP_CALLS``, after which a loop runs in parallel).
+WARM_LOOP = 12
+
+
 def compare(funcs, *, repeat=5, min_time=0.02, max_time=5.0, warmup=None, progress=None):
     """Time several callables side by side in this process by interleaved repetition.
 
-    Each callable in `warmup` is called once untimed (JIT compile, numba cache
-    load, lazy imports).  Then :func:`autorange` sizes each callable's repeats
+    Each callable in `warmup` is called once (JIT compile, numba cache load,
+    lazy imports; its time is reported as the first call) and then
+    ``WARM_LOOP`` times untimed (the paths a loop takes).  Then :func:`autorange` sizes each callable's repeats
     to >= `min_time` seconds; its last measurement is the first repeat.  The
     other repeats run round-robin -- one repeat of each callable in turn, the
     starting callable rotating each round -- so that a burst of load from other
@@ -521,6 +527,13 @@ def compare(funcs, *, repeat=5, min_time=0.02, max_time=5.0, warmup=None, progre
             if progress is not None:
                 progress(f"warm-up {name}")
             first[name] = _time_calls(funcs[name], 1)
+            # A loop of calls takes other paths than one call: this library
+            # runs a single call on a cold thread pool serially and a loop's
+            # later calls in parallel (_api._Contention), so the parallel
+            # kernel is loaded from numba's cache only inside a loop.  Warm
+            # that path too, or its ~30 ms load lands in autorange, which then
+            # sizes repeats of a few calls that never leave the serial start.
+            _time_calls(funcs[name], WARM_LOOP)
         else:
             first[name] = float("nan")
         if progress is not None:
