@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 import torch_bridge._ops as ops  # noqa: E402
 from torch_bridge import (  # noqa: E402
+    TridiagEigvalshFunction,
     TridiagEighFunction,
     TridiagPinvSolveFunction,
     tridiag_eigh,
@@ -305,6 +306,108 @@ def test_eigenvalue_loss_does_no_solve(monkeypatch):
     assert solve.calls == 1
 
 
+# ----------------------------------------------------------------------------- eigenvalue with its derivatives
+def _derivatives_reference(v):
+    """``(v**2, 2 v_i v_{i+1})``, the formula in torch operations."""
+    return v * v, 2 * (v[..., :-1] * v[..., 1:])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("batch", [(), (0,), (3,), (2, 3)])
+@pytest.mark.parametrize("n", [1, 2, 9])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_kth_eigvalsh_grad_op_is_the_eigenpair_formula_bitwise(backend, batch, n, dtype):
+    """The op's (w, w_d, w_e) are kth_eigh's w and the formula on its v, bit for bit."""
+    d, e = random_de(batch, n, dtype=dtype, seed=21)
+    for k, ks in ((0, None), (-1, None), (0, torch.full(batch, n // 2)), (0, torch.tensor(n - 1))):
+        w, w_d, w_e = ops.kth_eigvalsh_grad_op(d, e, k, ks, backend, 0.0)
+        w_ref, v = ops.kth_eigh_op(d, e, k, ks, backend, 0.0)
+        assert w.dtype == w_d.dtype == w_e.dtype == dtype
+        assert w_d.shape == d.shape and w_e.shape == e.shape
+        for a, b in zip((w, w_d, w_e), (w_ref, *_derivatives_reference(v))):
+            assert torch.equal(a, b)
+
+
+def test_eigenvalue_backward_is_two_multiplications():
+    """First-order backward: gd = gw v**2, ge = gw 2 v_i v_{i+1} from the forward's
+    outputs, no further kernel call (bitwise the eigenpair formula for gw = 1)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Log(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    d, e = random_de((4,), 7, seed=22, requires_grad=True)
+    w = tridiag_eigvalsh(d, e, 3)
+    log = Log()
+    with log:
+        w.sum().backward()
+    assert not [name for name in log.names if "tridiag_numba" in name], log.names
+    assert log.names.count("aten.mul") == 2, log.names
+    _, v = tridiag_eigh(d.detach(), e.detach(), 3)
+    gd, ge = _derivatives_reference(v)
+    assert torch.equal(d.grad, gd) and torch.equal(e.grad, ge)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_eigvalsh_function_derivatives_of_its_derivatives(backend):
+    """The derivatives w_d, w_e are differentiable outputs: first and second derivatives
+    of all three outputs, reverse and forward mode (jvp recomputes v)."""
+    d, e = random_de((2,), 6, seed=23, requires_grad=True)
+
+    def f(d, e):
+        return TridiagEigvalshFunction.apply(d, e, 2, None, backend, 0.0)
+
+    w, w_d, w_e = f(d, e)
+    _, v = tridiag_eigh(d.detach(), e.detach(), 2, backend=backend)
+    for a, b in zip((w_d, w_e), _derivatives_reference(v)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.autograd.gradcheck(f, (d, e), check_forward_ad=True, check_batched_grad=True)
+    torch.autograd.gradgradcheck(f, (d, e), check_fwd_over_rev=True)
+
+
+@pytest.mark.parametrize("k", [0, 3, -1])
+def test_eigvalsh_second_derivatives_equal_dense_eigh(k):
+    """Hessians of an eigenvalue loss: reverse over reverse, and forward over reverse
+    (torch.func.hessian), against torch.linalg.eigvalsh."""
+    d, e = random_de((2,), 7, seed=24)
+    a = torch.tensor([0.7, -1.3], dtype=F64)
+
+    def ours(d, e):
+        return (a * tridiag_eigvalsh(d, e, k)).sum()
+
+    def ref(d, e):
+        return (a * torch.linalg.eigvalsh(dense(d, e))[..., k]).sum()
+
+    want = torch.func.hessian(ref, argnums=(0, 1))(d, e)
+    for got in (torch.func.hessian(ours, argnums=(0, 1))(d, e), torch.autograd.functional.hessian(ours, (d, e))):
+        for row, row_ref in zip(got, want):
+            for x, y in zip(row, row_ref):
+                torch.testing.assert_close(x, y, atol=1e-9, rtol=1e-9)
+
+
+def test_eigvalsh_forward_mode_equal_dense_eigh():
+    """Tangents through every entry to forward mode: a dual level (eager), torch.func.jvp,
+    jacfwd; the saved tensors for jvp are kept only when one of these is active."""
+    import torch.autograd.forward_ad as fwAD
+
+    d, e = random_de((3,), 7, seed=25)
+    td, te = random_de((3,), 7, seed=26)
+    want = torch.func.jvp(lambda d, e: torch.linalg.eigvalsh(dense(d, e))[..., 2], (d, e), (td, te))[1]
+    with fwAD.dual_level():
+        eager = fwAD.unpack_dual(tridiag_eigvalsh(fwAD.make_dual(d, td), fwAD.make_dual(e, te), 2)).tangent
+    func = torch.func.jvp(lambda d, e: tridiag_eigvalsh(d, e, 2), (d, e), (td, te))[1]
+    for got in (eager, func):
+        torch.testing.assert_close(got, want)
+    jac = torch.func.jacfwd(lambda d: tridiag_eigvalsh(d, e, 2))(d)
+    torch.testing.assert_close(torch.einsum("bij,ij->b", jac, td), torch.func.jvp(lambda d: tridiag_eigvalsh(d, e, 2), (d,), (td,))[1])
+
+
 # ----------------------------------------------------------------------------- projected solve
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("broadening", [0.0, 0.05])
@@ -481,5 +584,6 @@ def test_integer_inputs_promote_to_float64():
 
 
 def test_functions_exported():
-    assert issubclass(TridiagEighFunction, torch.autograd.Function)
-    assert TridiagEighFunction.generate_vmap_rule and TridiagPinvSolveFunction.generate_vmap_rule
+    for function in (TridiagEigvalshFunction, TridiagEighFunction, TridiagPinvSolveFunction):
+        assert issubclass(function, torch.autograd.Function)
+        assert function.generate_vmap_rule

@@ -39,6 +39,7 @@ def test_opcheck(backend, batch, n):
     for k, ks in ((0, None), (-1, None), (0, torch.full(batch, n - 1)), (0, torch.tensor(0))):
         torch.library.opcheck(ops.kth_eigvalsh_op, (d, e, k, ks, backend))
         torch.library.opcheck(ops.kth_eigh_op, (d, e, k, ks, backend, 0.0))
+        torch.library.opcheck(ops.kth_eigvalsh_grad_op, (d, e, k, ks, backend, 0.0))
     w, v = ops.kth_eigh_op(d, e, 0, None, backend, 0.0)
     b = torch.randn(*batch, n, dtype=F64)
     for broadening in (0.0, 0.1):
@@ -69,6 +70,10 @@ def test_vmap_rule_k_shapes(k_dims):
     k0 = torch.tensor([0, 5, 2, 1])
     w = torch.vmap(lambda d, e, k: ops.kth_eigvalsh_op(d, e, 0, k, "numba"))(d[:, 0], e[:, 0], k0)
     torch.testing.assert_close(w, ops.kth_eigvalsh_op(d[:, 0], e[:, 0], 0, k0, "numba"))
+    for k, ks in ((-4, None), (0, k0)):  # the eigenvalue with its derivatives: k for all, per matrix
+        out = torch.vmap(lambda d, e, ks: ops.kth_eigvalsh_grad_op(d, e, k, ks, "numba", 0.0), in_dims=(0, 0, None if ks is None else 0))(d[:, 0], e[:, 0], ks)
+        for a, b in zip(out, ops.kth_eigvalsh_grad_op(d[:, 0], e[:, 0], k, ks, "numba", 0.0)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_func_transforms_equal_eager():

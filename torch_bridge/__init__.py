@@ -6,11 +6,12 @@ The only part of the project that imports torch.  Public API:
 * :func:`tridiag_eigh` -- named tuple ``(eigenvalues, eigenvectors)`` (vectors as
   columns, as ``torch.linalg.eigh``), differentiable through both;
 * :class:`TridiagSpectral` -- ``nn.Module`` computing ``w_k(A_0 + sum_i x_i A_i)``;
-* :class:`TridiagEighFunction`, :class:`TridiagPinvSolveFunction` -- the
-  ``torch.autograd.Function`` classes, for composing your own operations.
+* :class:`TridiagEigvalshFunction`, :class:`TridiagEighFunction`,
+  :class:`TridiagPinvSolveFunction` -- the ``torch.autograd.Function`` classes, for
+  composing your own operations.
 
 Kernels run as ``torch.library`` custom ops ``tridiag_numba::kth_eigvalsh``,
-``tridiag_numba::kth_eigh`` and ``tridiag_numba::pinv_solve`` (CPU; float32/float64;
+``::kth_eigvalsh_grad``, ``::kth_eigh`` and ``::pinv_solve`` (CPU; float32/float64;
 fake kernels for meta/fake tensors; vmap, autocast and autograd rules), called through
 one ``torch.autograd.Function`` layer in every mode -- plain eager, ``torch.func``,
 ``torch.compile``, ``torch.jit.trace``, ``torch.export``, batched gradients -- so the
@@ -34,13 +35,14 @@ except ImportError as exc:  # also when torch is blocked (sys.modules["torch"] =
         'torch_bridge needs PyTorch, which is not installed: pip install "tridiag-numba[torch]"'
     ) from exc
 
-from torch_bridge._autograd import TridiagEighFunction, TridiagPinvSolveFunction
+from torch_bridge._autograd import TridiagEigvalshFunction, TridiagEighFunction, TridiagPinvSolveFunction
 from torch_bridge._functional import TridiagEighResult, tridiag_eigh, tridiag_eigvalsh
 from torch_bridge._nn import TridiagSpectral
 from torch_bridge._ops import BACKENDS
 
 __all__ = [
     "BACKENDS",
+    "TridiagEigvalshFunction",
     "TridiagEighFunction",
     "TridiagEighResult",
     "TridiagPinvSolveFunction",

@@ -11,6 +11,19 @@ Eigenpair (first-order perturbation theory, ``v^T dv = 0``)::
     dv = -R dT v                   -> u = R gv,
                                       gd_i -= u_i v_i,    ge_i -= u_i v_{i+1} + u_{i+1} v_i
 
+Eigenvalue alone (:class:`TridiagEigvalshFunction`): the op returns ``w`` with its
+derivatives ``w_d = v^2``, ``w_e = 2 v_i v_{i+1}`` (computed in the same kernel call,
+while ``v`` is in cache), so the first-order backward is ``gd = gw w_d``,
+``ge = gw w_e``: two multiplications, no further op call.  ``w_d``, ``w_e`` are
+differentiable outputs (functions of ``v``)::
+
+    d(w_d)_i = 2 v_i dv_i,  d(w_e)_i = 2 (dv_i v_{i+1} + v_i dv_{i+1})
+                                   -> gv = 2 S v,  S tridiagonal with diagonal g_{w_d}
+                                      and off-diagonal g_{w_e},
+
+then ``gv`` goes through the eigenvector term above (``v`` recomputed by
+:class:`TridiagEighFunction`, so this is differentiable again).
+
 Projected solve ``u = F(d, e, w, v, b) = R P b`` (:class:`TridiagPinvSolveFunction`).
 Off the manifold of eigenpairs it is extended smoothly by
 ``F = P (T - w I + v v^T)^{-1} P b``, which equals ``R P b`` on it; with ``N`` that
@@ -35,7 +48,8 @@ has no forward mode, and its generated Function has no ``setup_context``, which
 ``torch.func`` requires.
 
 Dynamo (torch 2.13) cannot trace a Function that defines ``jvp``, so each Function has a
-twin without it (``_EighNoJvp``, ``_PinvSolveNoJvp``) that compiled code uses.
+twin without it (``_EigvalshNoJvp``, ``_EighNoJvp``, ``_PinvSolveNoJvp``) that compiled
+code uses.
 
 Broadening (``broadening = eps_b > 0``) replaces ``R`` by
 ``R_eta = P Re[(T - (w + i eta) I)^{-1}] P`` with ``eta = eps_b ||T||_1`` in the
@@ -45,12 +59,21 @@ provided: they raise.
 """
 
 import torch
+import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import _C
 
-from torch_bridge._ops import LIBRARY, call_op, kth_eigh_op, kth_eigvalsh_op, pinv_solve_op
+from torch_bridge._ops import LIBRARY, call_op, kth_eigh_op, kth_eigvalsh_grad_op, kth_eigvalsh_op, pinv_solve_op
 
-__all__ = ["TridiagEighFunction", "TridiagPinvSolveFunction", "apply_eigh", "apply_eigh_eager", "apply_pinv_solve"]
+__all__ = [
+    "TridiagEigvalshFunction",
+    "TridiagEighFunction",
+    "TridiagPinvSolveFunction",
+    "apply_eigh",
+    "apply_eigvalsh",
+    "apply_eigvalsh_eager",
+    "apply_pinv_solve",
+]
 
 
 def _tridiag_matvec(d, e, x):
@@ -105,6 +128,27 @@ def eigh_vjp(d, e, w, v, gw, gv, broadening):
         u = apply_pinv_solve(d, e, w, v, gv, broadening)
         a, c = _sym_outer_tridiag(u, v)
         gd, ge = _add(gd, -a), _add(ge, -c)
+    return gd, ge
+
+
+def eigvalsh_vjp(ctx, gw, gw_d, gw_e):
+    """``(gd, ge)`` of ``(w, w_d, w_e)`` (:class:`TridiagEigvalshFunction`, op
+    ``kth_eigvalsh_grad``) for output gradients ``gw``, ``gw_d``, ``gw_e`` (any may be None).
+
+    ``ctx`` holds ``k``, ``backend``, ``broadening`` and the saved ``(d, e, w_d, w_e, ks)``.
+    """
+    d, e, w_d, w_e, ks = ctx.saved_tensors
+    gd = ge = None
+    if gw is not None:
+        g = gw.unsqueeze(-1)
+        gd, ge = g * w_d, g * w_e
+    if gw_d is not None or gw_e is not None:
+        # A derivative of the derivatives (double backward): through v, recomputed.
+        w, v = apply_eigh(d, e, ctx.k, ks, ctx.backend, ctx.broadening)
+        gw_d = torch.zeros_like(w_d) if gw_d is None else gw_d
+        gw_e = torch.zeros_like(w_e) if gw_e is None else gw_e
+        a, c = eigh_vjp(d, e, w, v, None, 2 * _tridiag_matvec(gw_d, gw_e, v), ctx.broadening)
+        gd, ge = _add(gd, a), _add(ge, c)
     return gd, ge
 
 
@@ -169,6 +213,58 @@ class TridiagPinvSolveFunction(_PinvSolveNoJvp):
         return u_t
 
 
+def _eigvalsh_setup(ctx, inputs, output):
+    """``setup_context`` of :class:`TridiagEigvalshFunction` and of the op ``kth_eigvalsh_grad``."""
+    d, e, k, ks, backend, broadening = inputs
+    _, w_d, w_e = output
+    ctx.k, ctx.backend, ctx.broadening = k, backend, broadening
+    # Unused outputs arrive as None: a first-order backward gets gw alone.
+    ctx.set_materialize_grads(False)
+    ctx.save_for_backward(d, e, w_d, w_e, ks)
+    if fwAD._current_level >= 0 or _C._are_functorch_transforms_active():
+        # Only then can jvp be called (forward-mode AD is entered before the call:
+        # a dual level, or torch.func.jvp/jacfwd); saving costs microseconds.
+        ctx.save_for_forward(d, e, w_d, w_e, ks)
+
+
+class _EigvalshNoJvp(torch.autograd.Function):
+    """Differentiable k-th eigenvalue, with its derivatives; see the module docstring.
+
+    ``apply(d (B, n), e (B, n-1), k: int, ks (B) int64 or None, backend: str,
+    broadening: float) -> (w (B), w_d (B, n), w_e (B, n-1))``, as the op
+    ``kth_eigvalsh_grad``: ``w_d = dw/dd = v**2``, ``w_e = dw/de = 2 v_i v_{i+1}``
+    (both differentiable).  Arguments as :class:`TridiagEighFunction`.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(d, e, k, ks, backend, broadening):
+        return call_op(kth_eigvalsh_grad_op, d, e, k, ks, backend, broadening)
+
+    setup_context = staticmethod(_eigvalsh_setup)
+
+    @staticmethod
+    def backward(ctx, gw, gw_d, gw_e):
+        return *eigvalsh_vjp(ctx, gw, gw_d, gw_e), None, None, None, None
+
+
+class TridiagEigvalshFunction(_EigvalshNoJvp):
+    __doc__ = _EigvalshNoJvp.__doc__
+
+    @staticmethod
+    def jvp(ctx, d_t, e_t, k_t, ks_t, backend_t, broadening_t):
+        d, e, w_d, w_e, ks = ctx.saved_tensors
+        d_t = torch.zeros_like(d) if d_t is None else d_t
+        e_t = torch.zeros_like(e) if e_t is None else e_t
+        w_t = _dot(w_d, d_t) + _dot(w_e, e_t)
+        # The derivatives' tangents, through v (recomputed): d(v_i v_j) = v_i dv_j + dv_i v_j.
+        w, v = apply_eigh(d, e, ctx.k, ks, ctx.backend, ctx.broadening)
+        v_t = -apply_pinv_solve(d, e, w, v, _tridiag_matvec(d_t, e_t, v), ctx.broadening)
+        a, c = _sym_outer_tridiag(v, v_t)
+        return w_t, 2 * a, 2 * c
+
+
 class _EighNoJvp(torch.autograd.Function):
     """Differentiable k-th eigenpair; see the module docstring.
 
@@ -223,10 +319,11 @@ class TridiagEighFunction(_EighNoJvp):
 # ``inspect.signature`` (a no-op for positional arguments without defaults, as here, at
 # ~10 us a call), then, when no functorch transform is active, unwraps dead functorch
 # wrappers and calls the C implementation; under a transform it calls
-# ``custom_function_call``.  ``apply_eigh``/``apply_pinv_solve`` do the same without the
+# ``custom_function_call``.  ``apply_eigvalsh``/``apply_eigh``/``apply_pinv_solve`` do the same without the
 # binding, unwrapping their (known) tensor arguments one by one (``unwrap_dead_wrappers``'
 # generic tuple walk costs ~1.5 us, five calls of the C function ~0.5 us).  Dynamo traces
 # ``Function.apply`` itself, so compiled code calls it (the twin without jvp).
+_EIGVALSH_C_APPLY = super(torch.autograd.Function, TridiagEigvalshFunction).apply
 _EIGH_C_APPLY = super(torch.autograd.Function, TridiagEighFunction).apply
 _PINV_C_APPLY = super(torch.autograd.Function, TridiagPinvSolveFunction).apply
 _live = _C._functorch.unwrap_if_dead
@@ -247,16 +344,23 @@ def _apply_outside_dynamo(function, twin, args):
     return _apply(function, twin, args)
 
 
+def apply_eigvalsh(d, e, k, ks, backend, broadening):
+    """``TridiagEigvalshFunction.apply(d, e, k, ks, backend, broadening)`` -> ``(w, w_d, w_e)``."""
+    if _C._are_functorch_transforms_active() or torch.compiler.is_compiling():
+        return _apply(TridiagEigvalshFunction, _EigvalshNoJvp, (d, e, k, ks, backend, broadening))
+    return apply_eigvalsh_eager(d, e, k, ks, backend, broadening)
+
+
+def apply_eigvalsh_eager(d, e, k, ks, backend, broadening):
+    """:func:`apply_eigvalsh` for a caller that has checked that no functorch transform
+    is active and dynamo is not tracing."""
+    return _EIGVALSH_C_APPLY(_live(d), _live(e), k, ks if ks is None else _live(ks), backend, broadening)
+
+
 def apply_eigh(d, e, k, ks, backend, broadening):
     """``TridiagEighFunction.apply(d, e, k, ks, backend, broadening)`` -> ``(w, v)``."""
     if _C._are_functorch_transforms_active() or torch.compiler.is_compiling():
         return _apply(TridiagEighFunction, _EighNoJvp, (d, e, k, ks, backend, broadening))
-    return apply_eigh_eager(d, e, k, ks, backend, broadening)
-
-
-def apply_eigh_eager(d, e, k, ks, backend, broadening):
-    """:func:`apply_eigh` for a caller that has checked that no functorch transform is
-    active and dynamo is not tracing."""
     return _EIGH_C_APPLY(_live(d), _live(e), k, ks if ks is None else _live(ks), backend, broadening)
 
 
@@ -270,7 +374,7 @@ def apply_pinv_solve(d, e, w, v, b, broadening):
 # --------------------------------------------------------------------------- the ops' autograd
 # For graphs that hold the ops themselves (torch.export): the same vector-Jacobian
 # products, computed through the Functions (so they are differentiable again).
-def _eigvalsh_setup(ctx, inputs, output):
+def _values_setup(ctx, inputs, output):
     d, e, k, ks, backend = inputs
     ctx.k, ctx.backend = k, backend
     ctx.save_for_backward(d, e, ks)
@@ -305,8 +409,13 @@ def _pinv_backward(ctx, gu):
     return pinv_solve_vjp(d, e, w, v, b, u, gu, ctx.broadening, ctx.needs_input_grad) + (None,)
 
 
+def _eigvalsh_grad_backward(ctx, gw, gw_d, gw_e):
+    return eigvalsh_vjp(ctx, gw, gw_d, gw_e) + (None, None, None, None)
+
+
 for _op, _backward, _setup in (
-    (kth_eigvalsh_op, _eigvalsh_backward, _eigvalsh_setup),
+    (kth_eigvalsh_op, _eigvalsh_backward, _values_setup),
+    (kth_eigvalsh_grad_op, _eigvalsh_grad_backward, _eigvalsh_setup),
     (kth_eigh_op, _eigh_backward, _eigh_setup),
     (pinv_solve_op, _pinv_backward, _pinv_setup),
 ):

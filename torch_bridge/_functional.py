@@ -15,7 +15,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor, _C
 
-from torch_bridge._autograd import apply_eigh, apply_eigh_eager
+from torch_bridge._autograd import apply_eigh, apply_eigvalsh, apply_eigvalsh_eager
 from torch_bridge._ops import BACKENDS, call_op, call_op_below_autograd, kth_eigvalsh_op
 
 __all__ = ["TridiagEighResult", "tridiag_eigvalsh", "tridiag_eigh"]
@@ -235,8 +235,9 @@ def tridiag_eigvalsh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
     -----
     Without autograd (grad mode off, or no input requiring grad, and no
     forward-mode tangent or ``torch.func`` transform) only the eigenvalue is computed
-    (bisection, op ``tridiag_numba::kth_eigvalsh``); otherwise the eigenpair
-    (:class:`TridiagEighFunction`), whose eigenvector is saved for backward.  Works
+    (bisection, op ``tridiag_numba::kth_eigvalsh``); otherwise the eigenpair, of which
+    the eigenvalue and its derivatives ``v**2``, ``2 v_i v_{i+1}`` are kept for backward
+    (:class:`TridiagEigvalshFunction`, op ``tridiag_numba::kth_eigvalsh_grad``).  Works
     under ``torch.compile(fullgraph=True)``, ``torch.func`` (``grad``, ``jacrev``,
     ``jacfwd``, ``vmap``, also compiled), double backward, batched gradients
     (``is_grads_batched``), ``torch.jit.trace`` and ``torch.export``.
@@ -261,10 +262,10 @@ def tridiag_eigvalsh(d, e, k, *, backend="numba", eigvec_broadening=0.0):
     if _C._are_functorch_transforms_active() or torch.compiler.is_compiling():
         if _values_only(d, e):
             return call_op(kth_eigvalsh_op, d, e, k, ks, backend)
-        return apply_eigh(d, e, k, ks, backend, broadening)[0]
-    # Plain eager mode: _values_only's and apply_eigh's checks, made once.
+        return apply_eigvalsh(d, e, k, ks, backend, broadening)[0]
+    # Plain eager mode: _values_only's and apply_eigvalsh's checks, made once.
     if (torch.is_grad_enabled() and (d.requires_grad or e.requires_grad)) or _has_tangent(d, e):
-        return apply_eigh_eager(d, e, k, ks, backend, broadening)[0]
+        return apply_eigvalsh_eager(d, e, k, ks, backend, broadening)[0]
     return call_op_below_autograd(kth_eigvalsh_op, d, e, k, ks, backend)
 
 

@@ -8,6 +8,9 @@ faster path:
 
 * ``tridiag_numba::kth_eigvalsh(d (B, n), e (B, n-1), k, ks (B) or () or None, backend) -> w (B)``
 * ``tridiag_numba::kth_eigh(d, e, k, ks, backend, broadening) -> (w (B), v (B, n))``
+* ``tridiag_numba::kth_eigvalsh_grad(d, e, k, ks, backend, broadening) -> (w (B), w_d (B, n), w_e (B, n-1))``:
+  the eigenvalue with its derivatives ``w_d = dw/dd = v**2``, ``w_e = dw/de = 2 v_i v_{i+1}``
+  (what a gradient of the eigenvalue needs; see :mod:`torch_bridge._autograd`)
 * ``tridiag_numba::pinv_solve(d, e, w (B), v (B, n), b (B, n), broadening) -> u (B, n)``
 
 Every op has a kernel for the CPU only: tensors on another device get the
@@ -21,7 +24,7 @@ Each also has
 * an autograd formula, registered in :mod:`torch_bridge._autograd`, so that a
   ``torch.export``-ed program (which keeps these ops) can be trained.
 
-``broadening`` of ``kth_eigh`` does not change its outputs; it is the relative
+``broadening`` of ``kth_eigh`` and ``kth_eigvalsh_grad`` does not change their outputs; it is the relative
 broadening of the eigenvector derivative, an argument of the op so that an exported
 graph carries it to the op's autograd formula.
 """
@@ -31,7 +34,16 @@ import torch
 from torch import Tensor, _C
 
 
-__all__ = ["BACKENDS", "LIBRARY", "call_op", "call_op_below_autograd", "kth_eigvalsh_op", "kth_eigh_op", "pinv_solve_op"]
+__all__ = [
+    "BACKENDS",
+    "LIBRARY",
+    "call_op",
+    "call_op_below_autograd",
+    "kth_eigh_op",
+    "kth_eigvalsh_grad_op",
+    "kth_eigvalsh_op",
+    "pinv_solve_op",
+]
 
 #: Accepted values of ``backend``.
 BACKENDS = ("numba", "scipy")
@@ -128,24 +140,24 @@ def _numpy_pinv_solve(d, e, w, v, b, broadening):
 
 
 _NUMPY_DTYPE = {torch.float32: np.float32, torch.float64: np.float64}
+_derivatives = None  # tridiag_numba._eigenvalue_derivatives.eigenvalue_derivatives, imported by the first call
 
 
-def _fresh(x, dtype, *inputs) -> Tensor:
-    """``x`` as a C-contiguous tensor of ``dtype`` never aliasing ``inputs`` (zero-copy
+def _fresh(x, dtype, *inputs):
+    """``x`` as a C-contiguous array of ``dtype`` never aliasing ``inputs`` (``x`` itself
     when the kernel returned a suitable array of its own, the usual case).
 
     opcheck checks that outputs alias neither inputs nor each other.
     """
-    want = _NUMPY_DTYPE[dtype]
-    if type(x) is np.ndarray and x.dtype == want:
+    if type(x) is np.ndarray and x.dtype == dtype:
         flags = x.flags
         if flags.c_contiguous and flags.writeable:
             for a in inputs:  # a loop, not any(<generator>): this runs on every call
                 if np.may_share_memory(x, a):
                     break
             else:
-                return torch.from_numpy(x)
-    return torch.from_numpy(np.array(x, dtype=want, order="C", copy=True))
+                return x
+    return np.array(x, dtype=dtype, order="C", copy=True)
 
 
 # --------------------------------------------------------------------------- ops
@@ -172,8 +184,9 @@ def _define(schema, kernel, fake):
 
 
 def _kth(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend: str, want_vectors: bool):
-    """The CPU kernels of ``kth_eigvalsh`` (``want_vectors`` False) and ``kth_eigh``:
-    ``(w (B), v (B, n) or None)``."""
+    """The common part of the CPU kernels of ``kth_eigvalsh`` (``want_vectors`` False),
+    ``kth_eigh`` and ``kth_eigvalsh_grad``: ``(w (B), v (B, n) or None)`` as new
+    C-contiguous numpy arrays of the inputs' dtype."""
     dtype = d.dtype
     if ks is None and backend == "numba" and dtype is e.dtype and dtype in _NUMPY_DTYPE and d.is_contiguous() and e.is_contiguous():
         # What the public functions pass (see _prepare): the numpy layer's entry for
@@ -183,23 +196,22 @@ def _kth(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend: str, want_vec
         n = shape[-1] if shape else 0
         if n and dn.size and en.shape == shape[:-1] + (n - 1,) and -n <= k < n:
             if len(shape) == 2:
-                w, v = _kth_prevalidated(dn, en, k % n, want_vectors)
-            else:
-                nb = dn.size // n
-                w, v = _kth_prevalidated(dn.reshape(nb, n), en.reshape(nb, n - 1), k % n, want_vectors)
-                w, v = w.reshape(shape[:-1]), (None if v is None else v.reshape(shape))
-            return torch.from_numpy(w), (None if v is None else torch.from_numpy(v))
-    shape = d.shape
-    if shape[:-1].numel() == 0:
-        return d.new_empty(shape[:-1]), d.new_empty(shape)
+                return _kth_prevalidated(dn, en, k % n, want_vectors)
+            nb = dn.size // n
+            w, v = _kth_prevalidated(dn.reshape(nb, n), en.reshape(nb, n - 1), k % n, want_vectors)
+            return w.reshape(shape[:-1]), (None if v is None else v.reshape(shape))
     dn, en = d.numpy(force=True), e.numpy(force=True)
+    shape = dn.shape
+    if shape[:-1].count(0):  # an empty batch
+        return np.empty(shape[:-1], dn.dtype), np.empty(shape, dn.dtype)
     w, v = _numpy_kth(backend, dn, en, _k_numpy(k, ks), want_vectors)
-    return _fresh(w, dtype, dn, en), (None if v is None else _fresh(v, dtype, dn, en, w))
+    want = _NUMPY_DTYPE[dtype]
+    return _fresh(w, want, dn, en), (None if v is None else _fresh(v, want, dn, en, w))
 
 
 def _kth_eigvalsh(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend: str) -> Tensor:
     """k-th eigenvalue of each matrix: w (B,)."""
-    return _kth(d, e, k, ks, backend, False)[0]
+    return torch.from_numpy(_kth(d, e, k, ks, backend, False)[0])
 
 
 def _kth_eigvalsh_fake(d, e, k, ks, backend):
@@ -208,11 +220,36 @@ def _kth_eigvalsh_fake(d, e, k, ks, backend):
 
 def _kth_eigh(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend: str, broadening: float) -> tuple[Tensor, Tensor]:
     """k-th eigenpair of each matrix: w (B,), v (B, n)."""
-    return _kth(d, e, k, ks, backend, True)
+    w, v = _kth(d, e, k, ks, backend, True)
+    return torch.from_numpy(w), torch.from_numpy(v)
 
 
 def _kth_eigh_fake(d, e, k, ks, backend, broadening):
     return d.new_empty(d.shape[:-1]), d.new_empty(d.shape)
+
+
+def _kth_eigvalsh_grad(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend: str, broadening: float):
+    """k-th eigenvalue of each matrix and its derivatives: w (B,), w_d = v**2 (B, n),
+    w_e = 2 v_i v_{i+1} (B, n-1)."""
+    global _derivatives
+    if _derivatives is None:
+        from tridiag_numba._eigenvalue_derivatives import eigenvalue_derivatives as _derivatives
+    w, v = _kth(d, e, k, ks, backend, True)
+    shape = v.shape
+    n = shape[-1]
+    w_d = np.empty(shape, v.dtype)
+    w_e = np.empty(shape[:-1] + (n - 1,), v.dtype)
+    if len(shape) == 2:
+        _derivatives(v, w_d, w_e)
+    elif v.size:
+        nb = v.size // n
+        _derivatives(v.reshape(nb, n), w_d.reshape(nb, n), w_e.reshape(nb, n - 1))
+    return torch.from_numpy(w), torch.from_numpy(w_d), torch.from_numpy(w_e)
+
+
+def _kth_eigvalsh_grad_fake(d, e, k, ks, backend, broadening):
+    shape = d.shape
+    return d.new_empty(shape[:-1]), d.new_empty(shape), d.new_empty(shape[:-1] + (shape[-1] - 1,))
 
 
 def _pinv_solve(d: Tensor, e: Tensor, w: Tensor, v: Tensor, b: Tensor, broadening: float) -> Tensor:
@@ -220,7 +257,7 @@ def _pinv_solve(d: Tensor, e: Tensor, w: Tensor, v: Tensor, b: Tensor, broadenin
     if d.shape[:-1].numel() == 0:
         return torch.empty_like(b, memory_format=torch.contiguous_format)
     arrays = tuple(x.numpy(force=True) for x in (d, e, w, v, b))
-    return _fresh(_numpy_pinv_solve(*arrays, broadening), b.dtype, *arrays)
+    return torch.from_numpy(_fresh(_numpy_pinv_solve(*arrays, broadening), _NUMPY_DTYPE[b.dtype], *arrays))
 
 
 def _pinv_solve_fake(d, e, w, v, b, broadening):
@@ -234,6 +271,11 @@ kth_eigh_op = _define(
     "kth_eigh(Tensor d, Tensor e, SymInt k, Tensor? ks, str backend, float broadening) -> (Tensor, Tensor)",
     _kth_eigh,
     _kth_eigh_fake,
+)
+kth_eigvalsh_grad_op = _define(
+    "kth_eigvalsh_grad(Tensor d, Tensor e, SymInt k, Tensor? ks, str backend, float broadening) -> (Tensor, Tensor, Tensor)",
+    _kth_eigvalsh_grad,
+    _kth_eigvalsh_grad_fake,
 )
 pinv_solve_op = _define(
     "pinv_solve(Tensor d, Tensor e, Tensor w, Tensor v, Tensor b, float broadening) -> Tensor",
@@ -290,6 +332,12 @@ def _(info, in_dims, d, e, k, ks, backend):
 def _(info, in_dims, d, e, k, ks, backend, broadening):
     d, e = (_batch_first(x, bd, info.batch_size) for x, bd in zip((d, e), in_dims[:2]))
     return kth_eigh_op(d, e, k, _ks_batched(ks, in_dims[3], d.shape[:-1]), backend, broadening), (0, 0)
+
+
+@torch.library.register_vmap("tridiag_numba::kth_eigvalsh_grad", lib=LIBRARY)
+def _(info, in_dims, d, e, k, ks, backend, broadening):
+    d, e = (_batch_first(x, bd, info.batch_size) for x, bd in zip((d, e), in_dims[:2]))
+    return kth_eigvalsh_grad_op(d, e, k, _ks_batched(ks, in_dims[3], d.shape[:-1]), backend, broadening), (0, 0, 0)
 
 
 @torch.library.register_vmap("tridiag_numba::pinv_solve", lib=LIBRARY)
