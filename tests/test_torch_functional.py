@@ -143,6 +143,16 @@ def test_op_kernel_routes_bitwise_equal(batch, dtype):
             ops.kth_eigh_op(*args, "numba", 0.0)
     with pytest.raises(ValueError, match="k must satisfy"):  # out of range: the numpy API's check
         ops.kth_eigvalsh_op(d, e, 7, None, "numba")
+    # Integer tensors straight into an op (the public functions promote them first): the
+    # fake kernels give integer outputs, so the kernels refuse rather than return float64.
+    di, ei = torch.ones(2, 3, dtype=torch.int64), torch.ones(2, 2, dtype=torch.int64)
+    for call in (
+        lambda: ops.kth_eigvalsh_op(di, ei, 0, None, "numba"),
+        lambda: ops.kth_eigh_op(di, ei, 0, None, "scipy", 0.0),
+        lambda: ops.kth_eigvalsh_grad_op(di, ei, 0, None, "numba", 0.0),
+    ):
+        with pytest.raises(TypeError, match=r"^d must be a float32 or float64 tensor, got dtype torch.int64$"):
+            call()
 
 
 # ----------------------------------------------------------------------------- gradients

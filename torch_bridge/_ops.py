@@ -205,7 +205,9 @@ def _kth(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend: str, want_vec
     if shape[:-1].count(0):  # an empty batch
         return np.empty(shape[:-1], dn.dtype), np.empty(shape, dn.dtype)
     w, v = _numpy_kth(backend, dn, en, _k_numpy(k, ks), want_vectors)
-    want = _NUMPY_DTYPE[dtype]
+    want = _NUMPY_DTYPE.get(dtype)
+    if want is None:  # integers, which the numpy API promotes (the public functions do so first)
+        raise TypeError(f"d must be a float32 or float64 tensor, got dtype {dtype}")
     return _fresh(w, want, dn, en), (None if v is None else _fresh(v, want, dn, en, w))
 
 
@@ -239,9 +241,11 @@ def _kth_eigvalsh_grad(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend:
     n = shape[-1]
     w_d = np.empty(shape, v.dtype)
     w_e = np.empty(shape[:-1] + (n - 1,), v.dtype)
-    if len(shape) == 2:
+    if not v.size:
+        pass  # an empty batch (of any dtype: no kernel call)
+    elif len(shape) == 2:
         _derivatives(v, w_d, w_e)
-    elif v.size:
+    else:
         nb = v.size // n
         _derivatives(v.reshape(nb, n), w_d.reshape(nb, n), w_e.reshape(nb, n - 1))
     return torch.from_numpy(w), torch.from_numpy(w_d), torch.from_numpy(w_e)
