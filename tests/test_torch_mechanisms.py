@@ -247,6 +247,12 @@ def test_meta_tensors_give_shapes(batch, n):
     assert (w.shape, v.shape, v.device.type) == (batch, (*batch, n), "meta")
     w, v = tridiag_eigh(d, e, [0, n - 1])
     assert (w.shape, v.shape) == ((*batch, 2), (*batch, n, 2))
+    # With a gradient to come (the op with the eigenvalue's derivatives), and backward.
+    d.requires_grad_()
+    w = tridiag_eigvalsh(d, e, 0)
+    assert w.shape == batch and w.grad_fn is not None
+    w.sum().backward()
+    assert (d.grad.shape, d.grad.device.type) == ((*batch, n), "meta")
 
 
 def test_fake_tensors_give_shapes():

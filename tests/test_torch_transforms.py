@@ -128,6 +128,25 @@ def test_compile_fullgraph_forward_backward_equal_eager():
     torch.testing.assert_close(ec.grad, ee.grad)
 
 
+def test_compile_fullgraph_eigenvalue_forward_backward_equal_eager():
+    """The eigenvalue with its derivatives (op kth_eigvalsh_grad) in one graph, and its
+    backward (two multiplications) in the compiled backward graph: gradients bitwise
+    eager's (the loss up to the order of inductor's sum)."""
+    d, e = random_de((2, 3), 7)
+    weights = torch.linspace(-1.0, 2.0, 3, dtype=F64)
+    f = lambda d, e: (weights * tridiag_eigvalsh(d, e, 4)).sum()  # noqa: E731
+    compiled = torch.compile(f, fullgraph=True)
+    dc, ec = d.clone().requires_grad_(), e.clone().requires_grad_()
+    out = compiled(dc, ec)
+    out.backward()
+    de, ee = d.clone().requires_grad_(), e.clone().requires_grad_()
+    ref = f(de, ee)
+    ref.backward()
+    torch.testing.assert_close(out, ref)
+    for a, b in ((dc.grad, de.grad), (ec.grad, ee.grad)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_compile_fullgraph_inference_several_k():
     d, e = random_de((2, 3), 7)
     compiled = torch.compile(lambda d, e: tridiag_eigvalsh(d, e, [0, 3, -1]), fullgraph=True)
