@@ -221,9 +221,10 @@ def _eigvalsh_setup(ctx, inputs, output):
     # Unused outputs arrive as None: a first-order backward gets gw alone.
     ctx.set_materialize_grads(False)
     ctx.save_for_backward(d, e, w_d, w_e, ks)
-    if fwAD._current_level >= 0 or _C._are_functorch_transforms_active():
+    if getattr(fwAD, "_current_level", 0) >= 0 or _C._are_functorch_transforms_active():
         # Only then can jvp be called (forward-mode AD is entered before the call:
-        # a dual level, or torch.func.jvp/jacfwd); saving costs microseconds.
+        # a dual level, or torch.func.jvp/jacfwd); saving costs microseconds.  (Without
+        # the private level counter, always save.)
         ctx.save_for_forward(d, e, w_d, w_e, ks)
 
 
