@@ -60,6 +60,7 @@ def test_helper_compiled_once_for_literal_and_prange_index():
 
 _COLD_RUN = textwrap.dedent(
     """
+    import hashlib
     import json
     import numpy as np
     import numba
@@ -81,9 +82,10 @@ _COLD_RUN = textwrap.dedent(
     rng = np.random.default_rng(0)
     d = rng.standard_normal((256, 60))  # above the serial threshold for every call
     e = rng.standard_normal((256, 59))
-    tn.kth_eigenvalue(d, e, 7)
-    tn.eigh_tridiagonal(d, e, select="i", select_range=(3, 5))
-    tn.eigvalsh_tridiagonal(d, e, select="v", select_range=(-0.5, 0.5))
+    results = [tn.kth_eigenvalue(d, e, 7)]
+    results.extend(tn.eigh_tridiagonal(d, e, select="i", select_range=(3, 5)))
+    results.append(tn.eigvalsh_tridiagonal(d, e, select="v", select_range=(-0.5, 0.5)))
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(r).tobytes() for r in results)).hexdigest()
     report = {}
     for mod in (_batch, _bisect, _full_spectrum, _lanes, _scaling, _stein, _stein_lanes, _sturm):
         for name, obj in vars(mod).items():
@@ -99,7 +101,7 @@ _COLD_RUN = textwrap.dedent(
         for cres in getattr(_batch, name).overloads.values():
             undefined[name] = [f.name for f in cres.library._final_module.functions
                                if f.is_declaration and f.name.startswith("_ZN")]
-    print(json.dumps(dict(report=report, thin=thin, undefined=undefined)))
+    print(json.dumps(dict(report=report, thin=thin, undefined=undefined, digest=digest)))
     """
 )
 
@@ -129,6 +131,12 @@ def test_cold_parallel_calls_compile_each_kernel_once_and_no_twin(tmp_path):
     for prefix in _jit_link._THIN_NAMES:
         assert sum(name.startswith(prefix) for name, _, _ in out["thin"]) == 3, (prefix, out["thin"])
     assert out["undefined"] == {name: [] for name in out["undefined"]} and len(out["undefined"]) == 3, out
+    # A second fresh process loads those drivers from the cache (compiles
+    # nothing) and gets the same bits.
+    again = subprocess.run([sys.executable, "-c", _COLD_RUN], env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "compiling" not in again.stderr, again.stderr[-3000:]
+    assert json.loads(again.stdout.strip().splitlines()[-1])["digest"] == out["digest"]
 
 
 def test_scoped_code_library_installed_and_inert_outside_our_drivers():
