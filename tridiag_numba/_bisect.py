@@ -321,19 +321,19 @@ def _run_block(jobs, slots, br, ps, start):
             finished = hil - lol <= thr
             if finished or slots.budget[l] < 0:
                 nxt_job = _finish_job(jobs, slots, br, l, k, finished, nxt_job, pivmin)
-                if slots.job[l] < 0:
-                    running -= 1
-                continue
-            # The next shift (._shifts).  Laguerre as soon as the shift has
-            # exactly k (or k + 1) eigenvalues below it: the root it then
-            # converges to, monotonically, is the nearest one above (below),
-            # i.e. w_k -- no need to isolate w_k from the far side of the
-            # bracket first.  Otherwise, and while Laguerre crawls,
-            # interpolation.
-            nxt = np.nan
-            if (cl == k or cl == k + 1) and slots.nlag[l] < _MAX_LAGUERRE:
-                nxt = _laguerre_shift(slots, br, ps, l, k, cl, thr, pivmin, rtol)
-            if nxt != nxt:
-                nxt = _interpolated_shift(slots, br, l, k)
-            slots.dxp[l] = abs(nxt - xl)
-            slots.x[l] = slots.x.dtype.type(nxt)
+            else:
+                # The next shift (._shifts).  Laguerre as soon as the shift
+                # has exactly k (or k + 1) eigenvalues below it: the root it
+                # then converges to, monotonically, is the nearest one above
+                # (below), i.e. w_k -- no need to isolate w_k from the far
+                # side of the bracket first.  Otherwise, and while Laguerre
+                # crawls, interpolation.
+                nxt = np.nan
+                if (cl == k or cl == k + 1) and slots.nlag[l] < _MAX_LAGUERRE:
+                    nxt = _laguerre_shift(slots, br, ps, l, k, cl, thr, pivmin, rtol)
+                if nxt != nxt:
+                    nxt = _interpolated_shift(slots, br, l, k)
+                slots.dxp[l] = abs(nxt - xl)
+                slots.x[l] = slots.x.dtype.type(nxt)
+            if slots.job[l] < 0:
+                running -= 1
