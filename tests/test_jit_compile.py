@@ -17,6 +17,7 @@ import numpy as np
 from numba import types
 
 import tridiag_numba
+from tridiag_numba import _jit_link
 from tridiag_numba._jit import _canonical, kernel_inner
 
 ROOT = Path(tridiag_numba.__file__).resolve().parent.parent
@@ -59,27 +60,50 @@ def test_helper_compiled_once_for_literal_and_prange_index():
 
 _COLD_RUN = textwrap.dedent(
     """
+    import hashlib
     import json
     import numpy as np
     import numba
     import tridiag_numba as tn
     from tridiag_numba import _api, _batch, _bisect, _full_spectrum, _lanes, _scaling, _stein, _stein_lanes, _sturm
     from tridiag_numba._jit import _HelperDispatcher
+    from tridiag_numba._jit_link import ScopedCodeLibrary
 
+    libraries = []
+    _init = ScopedCodeLibrary.__init__
+
+    def _record(self, codegen, name):
+        _init(self, codegen, name)
+        libraries.append(self)
+
+    ScopedCodeLibrary.__init__ = _record
     _api._Contention.BACKOFF = 0.0  # parallel drivers whatever the machine's load
     _api._Contention.COLD_MIN_WORK = 0  # ... and whether the pool is cold
     rng = np.random.default_rng(0)
     d = rng.standard_normal((256, 60))  # above the serial threshold for every call
     e = rng.standard_normal((256, 59))
-    tn.kth_eigenvalue(d, e, 7)
-    tn.eigh_tridiagonal(d, e, select="i", select_range=(3, 5))
-    tn.eigvalsh_tridiagonal(d, e, select="v", select_range=(-0.5, 0.5))
+    results = [tn.kth_eigenvalue(d, e, 7)]
+    results.extend(tn.eigh_tridiagonal(d, e, select="i", select_range=(3, 5)))
+    results.append(tn.eigvalsh_tridiagonal(d, e, select="v", select_range=(-0.5, 0.5)))
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(r).tobytes() for r in results)).hexdigest()
     report = {}
     for mod in (_batch, _bisect, _full_spectrum, _lanes, _scaling, _stein, _stein_lanes, _sturm):
         for name, obj in vars(mod).items():
             if isinstance(obj, numba.core.dispatcher.Dispatcher):
                 report[name] = [isinstance(obj, _HelperDispatcher), [str(s) for s in obj.signatures]]
-    print(json.dumps(report))
+    # The parfor stages' libraries: thin, linking nothing; the drivers'
+    # modules define every numba-compiled function they call (self-contained,
+    # as the cache stores them).
+    thin = [[lib.name, lib._tn_thin, len(lib._linking_libraries)] for lib in libraries
+            if lib.name.startswith(("__numba_parfor", "<numba.np.ufunc.wrappers", "parallelgufunc"))]
+    undefined = {}
+    for mod in (_batch, _full_spectrum):
+        for name, obj in vars(mod).items():
+            if name.endswith("_parallel") and isinstance(obj, numba.core.dispatcher.Dispatcher):
+                for sig, cres in obj.overloads.items():
+                    undefined[f"{name}{sig}"] = [f.name for f in cres.library._final_module.functions
+                                                 if f.is_declaration and f.name.startswith("_ZN")]
+    print(json.dumps(dict(report=report, thin=thin, undefined=undefined, digest=digest)))
     """
 )
 
@@ -90,7 +114,8 @@ def test_cold_parallel_calls_compile_each_kernel_once_and_no_twin(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     proc = subprocess.run([sys.executable, "-c", _COLD_RUN], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    report = out["report"]
     compiled = {name for name, (_, sigs) in report.items() if sigs}
     assert {"kth_eigenvalues_parallel", "eigenvectors_parallel", "value_counts_parallel"} <= compiled
     assert not {name for name in compiled if name.endswith("_serial")}, compiled
@@ -101,6 +126,52 @@ def test_cold_parallel_calls_compile_each_kernel_once_and_no_twin(tmp_path):
     # kernel_loop functions (no reference counting) use numba's own
     # dispatcher; the check above that nothing compiled twice covers them.
     assert {"_stein_block", "_run_block"} <= compiled
+    # _jit_link: numba's three parfor stages (names pinned there) got thin
+    # libraries, three per parallel driver, and the drivers link it all.
+    drivers = len(out["undefined"])  # parallel drivers compiled (one prange loop each)
+    assert drivers >= 3, out["undefined"]
+    assert len(out["thin"]) == 3 * drivers, out["thin"]
+    assert all(is_thin and linked == 0 for _, is_thin, linked in out["thin"]), out["thin"]
+    for prefix in _jit_link._THIN_NAMES:
+        assert sum(name.startswith(prefix) for name, _, _ in out["thin"]) == drivers, (prefix, out["thin"])
+    assert out["undefined"] == {name: [] for name in out["undefined"]}, out["undefined"]
+    # A second fresh process loads those drivers from the cache (compiles
+    # nothing) and gets the same bits.
+    again = subprocess.run([sys.executable, "-c", _COLD_RUN], env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "compiling" not in again.stderr, again.stderr[-3000:]
+    assert json.loads(again.stdout.strip().splitlines()[-1])["digest"] == out["digest"]
+
+
+def test_scoped_code_library_installed_and_inert_outside_our_drivers():
+    """numba's codegen makes our library class; a parallel function of the
+    user's own (``_call_from_prange`` here) gets numba's usual libraries."""
+    from numba.core import registry
+
+    codegen = registry.cpu_target.target_context.codegen()
+    assert codegen._library_class is _jit_link.ScopedCodeLibrary
+    made = []
+    init = _jit_link.ScopedCodeLibrary.__init__
+
+    def record(self, cg, name):
+        init(self, cg, name)
+        made.append(self)
+
+    _jit_link.ScopedCodeLibrary.__init__ = record
+    try:
+
+        @numba.njit(parallel=True)
+        def user_kernel(out):
+            for i in numba.prange(out.shape[0]):
+                out[i] = _probe_scale(1.5, i)
+
+        out = np.zeros(4)
+        user_kernel(out)
+    finally:
+        _jit_link.ScopedCodeLibrary.__init__ = init
+    np.testing.assert_array_equal(out, 1.5 * np.arange(1, 5))
+    assert any(lib.name.startswith("__numba_parfor_gufunc_") for lib in made)
+    assert not any(lib._tn_thin for lib in made)
 
 
 def test_pinv_solve_inputs_reach_the_kernel_read_only_whatever_their_origin():

@@ -17,10 +17,10 @@ never writes it).  One pass of a block, function by function::
     _run_block                 loop (no reference counting): pass, then every busy slot
       _count_pass              Sturm counts at all shifts (full or gathered)
       _hold_pair_first         end-game pair run in two passes: park count 1
-      _update_slot             per slot, after its count:
+      per slot, after its count (written out in _run_block):
         _take_counts             counts -> _move_bracket
         _finish_job              converged: store w, load the next job
-        _next_shift              else the next shift (._shifts):
+        else the next shift (._shifts):
           _laguerre_shift          Laguerre step and end game (pairs)
           _interpolated_shift      isolating phase: interpolation, bisection
 """
@@ -31,9 +31,9 @@ from collections import namedtuple
 import numpy as np
 
 from ._jit import kernel_inner, kernel_loop
-from ._lanes import Bracket, Jobs, Slots, _fill_block, _fill_slot
+from ._lanes import _MAX_LAGUERRE, Bracket, Jobs, Slots, _fill_block, _fill_slot
 from ._layout import INFO_NO_CONVERGENCE, INFO_OK, LANES, ROW
-from ._shifts import _next_shift
+from ._shifts import _interpolated_shift, _laguerre_shift
 from ._sturm import _sturm_pass
 from ._sturm_ir import _VEC, _sturm_pass_gather
 
@@ -184,27 +184,6 @@ def _finish_job(jobs, slots, br, l, k, finished, nxt_job, pivmin):
 
 
 @kernel_inner(inline="always")
-def _update_slot(jobs, slots, br, ps, l, nxt_job, pivmin, rtol):
-    """Slot ``l`` after a pass: its counts move the bracket; then it either
-    finishes its job (dstebz's stopping rule, or out of budget) and loads
-    the next, or sets its next shift.  Returns the new ``nxt_job``."""
-    k = jobs.lane_k[slots.job[l]]
-    cl = _take_counts(slots, br, ps, l, k)
-    xl = slots.x[l]  # after _take_counts: a parked pair's first shift is back
-    lol = br.lo[l]
-    hil = br.hi[l]
-    thr = max(slots.atol[l], pivmin, rtol * max(abs(lol), abs(hil)))
-    slots.budget[l] -= 1
-    finished = hil - lol <= thr
-    if finished or slots.budget[l] < 0:
-        return _finish_job(jobs, slots, br, l, k, finished, nxt_job, pivmin)
-    nxt = _next_shift(slots, br, ps, l, k, cl, thr, pivmin, rtol)
-    slots.dxp[l] = abs(nxt - xl)
-    slots.x[l] = slots.x.dtype.type(nxt)
-    return nxt_job
-
-
-@kernel_inner(inline="always")
 def _count_pass(slots, ps, running, pivmin):
     """Sturm counts (and Laguerre sums) at every busy slot's shift into
     ``ps.st``.
@@ -326,6 +305,35 @@ def _run_block(jobs, slots, br, ps, start):
         for l in range(LANES):
             if slots.job[l] < 0 or _hold_pair_first(slots, ps, l):
                 continue
-            nxt_job = _update_slot(jobs, slots, br, ps, l, nxt_job, pivmin, rtol)
+            # Slot l after its pass: its counts move the bracket; then it
+            # either finishes its job (dstebz's stopping rule, or out of
+            # budget) and loads the next, or sets its next shift.  (Written
+            # out here, not as inlined functions that inline the steps: numba
+            # copies an inlined function's IR once per basic block, and
+            # inlining those steps twice over cost ~1.5 s of the first compile.)
+            k = jobs.lane_k[slots.job[l]]
+            cl = _take_counts(slots, br, ps, l, k)
+            xl = slots.x[l]  # after _take_counts: a parked pair's first shift is back
+            lol = br.lo[l]
+            hil = br.hi[l]
+            thr = max(slots.atol[l], pivmin, rtol * max(abs(lol), abs(hil)))
+            slots.budget[l] -= 1
+            finished = hil - lol <= thr
+            if finished or slots.budget[l] < 0:
+                nxt_job = _finish_job(jobs, slots, br, l, k, finished, nxt_job, pivmin)
+            else:
+                # The next shift (._shifts).  Laguerre as soon as the shift
+                # has exactly k (or k + 1) eigenvalues below it: the root it
+                # then converges to, monotonically, is the nearest one above
+                # (below), i.e. w_k -- no need to isolate w_k from the far
+                # side of the bracket first.  Otherwise, and while Laguerre
+                # crawls, interpolation.
+                nxt = np.nan
+                if (cl == k or cl == k + 1) and slots.nlag[l] < _MAX_LAGUERRE:
+                    nxt = _laguerre_shift(slots, br, ps, l, k, cl, thr, pivmin, rtol)
+                if nxt != nxt:
+                    nxt = _interpolated_shift(slots, br, l, k)
+                slots.dxp[l] = abs(nxt - xl)
+                slots.x[l] = slots.x.dtype.type(nxt)
             if slots.job[l] < 0:
                 running -= 1

@@ -46,6 +46,8 @@ from contextlib import contextmanager
 import numba
 from numba.core import caching, event, registry, types
 
+from . import _jit_link
+
 __all__ = [
     "KernelSourcesLocator",
     "compile_notices",
@@ -98,6 +100,20 @@ class _HelperDispatcher(registry.CPUDispatcher):
         return super().get_call_template(args, kws)
 
 
+class _ParallelDispatcher(registry.CPUDispatcher):
+    """numba's dispatcher for the parallel drivers: compiles inside
+    :class:`._jit_link.ParallelDriverScope`, so that the block kernel a
+    ``prange`` body calls is optimised and compiled to machine code once, in
+    the driver, instead of once more per parfor stage (see :mod:`._jit_link`)."""
+
+    def compile(self, sig):
+        with _jit_link.ParallelDriverScope():
+            return super().compile(sig)
+
+
+_jit_link.install()
+
+
 def _decorator(options, doc, dispatcher=None):
     def kernel(func=None, **extra):
         if func is None:  # used as @kernel_inner(inline="always")
@@ -117,7 +133,9 @@ def _decorator(options, doc, dispatcher=None):
 
 
 kernel_parallel = _decorator(
-    dict(parallel=True, **_COMMON), "Batch drivers whose outer loop is a ``numba.prange`` over blocks of matrices."
+    dict(parallel=True, **_COMMON),
+    "Batch drivers whose outer loop is a ``numba.prange`` over blocks of matrices.",
+    dispatcher=_ParallelDispatcher,
 )
 kernel_serial = _decorator(
     dict(parallel=False, **_COMMON), "Serial twins of the batch drivers (same body, ``prange`` runs as ``range``)."
@@ -219,6 +237,9 @@ def _package_stamp():
 
 
 _STAMPS = {}
+#: Modules without kernels whose edits change compiled code: the options, and
+#: how parallel drivers are linked.
+_OPTION_FILES = (os.path.basename(__file__), "_jit_link.py")
 
 
 def _hash_files(root, entries):
@@ -228,7 +249,7 @@ def _hash_files(root, entries):
         for relpath, _, _ in entries:
             with open(os.path.join(root, relpath), "rb") as f:
                 source = f.read()
-            if relpath == os.path.basename(__file__) or _DEFINES_KERNELS.search(source):
+            if relpath in _OPTION_FILES or _DEFINES_KERNELS.search(source):
                 digest.update(relpath.encode())
                 digest.update(hashlib.sha256(source).digest())
         stamp = _STAMPS[entries] = digest.hexdigest()

@@ -95,7 +95,6 @@ from ._bisect import (  # noqa: F401
     _hold_pair_first,
     _take_counts,
     _finish_job,
-    _update_slot,
     _count_pass,
     _block_state,
     _run_block,
@@ -105,7 +104,6 @@ from ._shifts import (  # noqa: F401
     _laguerre_modified,
     _laguerre_shift,
     _interpolated_shift,
-    _next_shift,
 )
 from ._stein import (  # noqa: F401
     _start_vector,
@@ -132,7 +130,6 @@ from ._stein_lanes import (  # noqa: F401
     _start_lanes,
     _solve_lanes,
     _normalise_lanes,
-    _eigvec_lanes,
     _eigvec_block,
 )
 from ._batch import (  # noqa: F401

@@ -1,8 +1,8 @@
 """Shift proposals of the eigenvalue engine: where slot ``l`` counts next.
 
-:func:`_next_shift` chooses between Laguerre's method with the end game
-(:func:`_laguerre_shift`, once the count at the shift is k or k + 1) and
-interpolation of the counting function (:func:`_interpolated_shift`).
+:func:`._bisect._run_block` chooses between Laguerre's method with the end
+game (:func:`_laguerre_shift`, once the count at the shift is k or k + 1)
+and interpolation of the counting function (:func:`_interpolated_shift`).
 These functions read the bracket (:data:`._lanes.Bracket`) and never write
 it: a shift is only a place to count, and only the count moves an end
 (:func:`._bisect._move_bracket`).  The end game's pair of shifts is
@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ._jit import kernel_inner
-from ._lanes import _CLAMP, _MAX_LAGUERRE, _norm_cdf, _norm_ppf
+from ._lanes import _CLAMP, _norm_cdf, _norm_ppf
 
 
 @kernel_inner
@@ -169,22 +169,4 @@ def _interpolated_shift(slots, br, l, k):
                 y = mu + sig * _norm_ppf(u)
                 y = min(max(y, lol + _CLAMP * width), hil - _CLAMP * width)
         nxt = y
-    return nxt
-
-
-@kernel_inner(inline="always")
-def _next_shift(slots, br, ps, l, k, cl, thr, pivmin, rtol):
-    """Slot ``l``'s next shift, given the count ``cl`` at its current one.
-
-    Laguerre as soon as the shift has exactly k (or k + 1) eigenvalues
-    below it: the root it then converges to, monotonically, is the nearest
-    one above (below), i.e. w_k -- no need to isolate w_k from the far side
-    of the bracket first.  Otherwise, and while Laguerre crawls,
-    interpolation.
-    """
-    nxt = np.nan
-    if (cl == k or cl == k + 1) and slots.nlag[l] < _MAX_LAGUERRE:
-        nxt = _laguerre_shift(slots, br, ps, l, k, cl, thr, pivmin, rtol)
-    if nxt != nxt:
-        nxt = _interpolated_shift(slots, br, l, k)
     return nxt

@@ -5,14 +5,14 @@
 The same algorithm as :func:`._stein._inverse_iteration` for an isolated
 eigenvalue, step by step over all lanes of a block::
 
-    _eigvec_block          allocate; store vectors; fall back lane by lane
-      _eigvec_lanes        the steps below, on the VecBlock record
-        _load_vec_lanes      raw copies of the block's matrices
-        _shift_lanes         scale, shift by w, 1-norm, split test
-        _lu_lanes            LU of T - w I with partial pivoting (dlagtf)
-        _start_lanes         pseudo-random start vectors
-        _solve_lanes         one solve (dlagts) of every lane, + growth test
-        _normalise_lanes     norm, sign, fallback flags
+    _eigvec_block        allocate; the steps below on the VecBlock record;
+                         store vectors; fall back lane by lane
+      _load_vec_lanes      raw copies of the block's matrices
+      _shift_lanes         scale, shift by w, 1-norm, split test
+      _lu_lanes            LU of T - w I with partial pivoting (dlagtf)
+      _start_lanes         pseudo-random start vectors
+      _solve_lanes         one solve (dlagts) of every lane, + growth test
+      _normalise_lanes     norm, sign, fallback flags
 """
 
 import math
@@ -262,25 +262,6 @@ def _normalise_lanes(vb, nrm, jmax):
         acc[l] = -scl if y[jmax[l], l] < 0.0 else scl
 
 
-@kernel_inner(inline="always")
-def _eigvec_lanes(d, e, ws, kidx, start, stop, eps, safemin, vb, nrm, jmax):
-    """The lane steps of :func:`_eigvec_block` (see the module docstring).
-
-    All inlined into :func:`_eigvec_block`, which allocates the record:
-    there LLVM sees the arrays' constant row lengths (ROW, LANES) and
-    proves the rows of ``y``/``U`` disjoint, which the lane loops need to
-    be vectorised (as separate functions they ran ~1.5x slower).
-    """
-    _load_vec_lanes(d, e, ws, start, stop, vb)
-    _shift_lanes(vb, eps, safemin)
-    _lu_lanes(vb, eps)
-    _start_lanes(kidx, start, stop, vb)
-    # A solve that passes dstein's growth test, plus one more.
-    _solve_lanes(vb, eps, True)
-    _solve_lanes(vb, eps, False)
-    _normalise_lanes(vb, nrm, jmax)
-
-
 @kernel_inner
 def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
     """One eigenvector each for matrices start..stop (at most LANES), with
@@ -307,7 +288,21 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
                   np.empty((n, ROW)), np.empty(n), np.empty((4, L)), np.ones(L, np.bool_), np.empty(L))
     nrm = np.zeros((2, L))
     jmax = np.zeros(L, np.int64)
-    _eigvec_lanes(d, e, ws, kidx, start, stop, eps, safemin, vb, nrm, jmax)
+    # The lane steps (see the module docstring), inlined here where the
+    # record is allocated: LLVM sees the arrays' constant row lengths (ROW,
+    # LANES) and proves the rows of ``y``/``U`` disjoint, which the lane
+    # loops need to be vectorised (as separate functions they ran ~1.5x
+    # slower).  Called from here directly, not from one inlined function of
+    # steps: numba copies an inlined function's IR once per basic block, so
+    # inlining the inlined steps again cost ~3 s of the first compile.
+    _load_vec_lanes(d, e, ws, start, stop, vb)
+    _shift_lanes(vb, eps, safemin)
+    _lu_lanes(vb, eps)
+    _start_lanes(kidx, start, stop, vb)
+    # A solve that passes dstein's growth test, plus one more.
+    _solve_lanes(vb, eps, True)
+    _solve_lanes(vb, eps, False)
+    _normalise_lanes(vb, nrm, jmax)
     ok = vb.ok
     y = vb.y
     acc = vb.acc
