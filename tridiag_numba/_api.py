@@ -148,8 +148,8 @@ class _Contention:
         """Note a parallel call of ``work`` steps that took ``seconds``, ending
         ``now`` (the caller's clock reading; default: now).
 
-        Runs after every parallel call: the common case (a judged call, no
-        stall, no new best) comes first and touches little (~0.1 us).
+        Runs after every parallel call, so the common case (a judged call,
+        no stall) is kept short: one dict lookup and two compares.
         """
         if now is None:
             now = time.perf_counter()
@@ -170,9 +170,9 @@ class _Contention:
     def _unjudged(self, key, best):
         """:meth:`record` for a call that says nothing about contention: the
         first of its kernel and dtype (it may include a compile or a cache
-        load), or one that woke a cold pool (its wake-up, up to ~0.5 ms in
-        context, judged, backed a warm loop off for BACKOFF seconds; a
-        stalled pool stalls the next call too, which is judged)."""
+        load), or one that woke a cold pool.  A wake-up takes up to ~0.5 ms
+        in context, and judging it backed warm loops off for BACKOFF
+        seconds; a stalled pool stalls the next call too, which is judged."""
         if best is None:
             self.best[key] = math.inf  # the next call sets the standard
         if not self.waking:
