@@ -189,6 +189,26 @@ def test_waking_a_cold_pool_is_not_a_stall(monkeypatch):
     assert not guard.parallel_ok(big)
 
 
+def test_timed_judges_the_kernel_call_alone(monkeypatch):
+    """``_timed`` times the kernel call alone (per kernel and dtype), and the
+    call's end is the guard's mark of a warm pool."""
+    clock = [100.0]
+    monkeypatch.setattr(_api.time, "perf_counter", lambda: clock[0])
+    guard = _api._Contention()
+    monkeypatch.setattr(_api, "_contention", guard)
+
+    def kernel(a):
+        clock[0] += 50e-6 if a.dtype == np.float64 else 20e-6
+
+    for dtype in (np.float64, np.float32):
+        for _ in range(2):  # the first call of a kernel and dtype is not counted
+            assert guard.parallel_ok(guard.COLD_MIN_WORK)
+            clock[0] += 1e-6  # the numpy layer's own work, before the launch
+            _api._timed(kernel, 10000, np.zeros(3, dtype))
+            assert guard.last_parallel == guard.last == clock[0]
+    assert guard.best == {(kernel, "d"): pytest.approx(5e-9), (kernel, "f"): pytest.approx(2e-9)}
+
+
 def test_contention_backoff_runs_serial_kernels(monkeypatch, parallel_calls):
     """While the guard backs off, the numpy layer runs the serial twins (same results)."""
     d, e = random_batch((160,), 40, seed=3)

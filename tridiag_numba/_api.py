@@ -123,7 +123,9 @@ class _Contention:
     LOOP_CALLS = 8
 
     def __init__(self):
-        self.best = {}  # (kernel, dtype) -> best seconds per work unit; None after the first call
+        # (kernel, dtype) -> best seconds per work unit; inf after the first
+        # call (a compile or cache load), which sets no standard
+        self.best = {}
         self.until = 0.0
         self.last = -math.inf  # perf_counter() at the start or end of our latest call
         self.last_parallel = -math.inf  # ... at the end of our latest parallel call
@@ -137,36 +139,45 @@ class _Contention:
         now = time.perf_counter()
         self.streak = self.streak + 1 if now - self.last <= self.COLD_GAP else 1
         self.last = now
-        self.waking = now - self.last_parallel > self.COLD_GAP
-        if work < self.COLD_MIN_WORK and self.streak < self.LOOP_CALLS and now - self.last_parallel > self.COLD_GAP:
+        cold = self.waking = now - self.last_parallel > self.COLD_GAP
+        if cold and work < self.COLD_MIN_WORK and self.streak < self.LOOP_CALLS:
             return False  # a cold pool
         return self.until == 0.0 or now >= self.until
 
-    def record(self, key, work, seconds):
-        """Note a parallel call of ``work`` steps that took ``seconds`` (ending now)."""
-        now = self.last = self.last_parallel = time.perf_counter()
-        rate = seconds / work
-        best = self.best.get(key, 0.0)
-        if self.waking:
-            # This call woke a cold pool: its wake-up (up to ~0.5 ms in
-            # context) says nothing about contention, and judging it would
-            # back a warm loop off for BACKOFF seconds.  A stalled pool
-            # stalls the next call too, which is judged.
-            self.waking = False
-            if best == 0.0:
-                self.best[key] = None
-            self.until = 0.0
-            return
-        if best == 0.0:
-            self.best[key] = None  # first call: compile or cache load
-        elif best is None or rate < best:
-            self.best[key] = rate
+    def record(self, key, work, seconds, now=None):
+        """Note a parallel call of ``work`` steps that took ``seconds``, ending
+        ``now`` (the caller's clock reading; default: now).
+
+        Runs after every parallel call, so the common case (a judged call,
+        no stall) is kept short: one dict lookup and two compares.
+        """
+        if now is None:
+            now = time.perf_counter()
+        self.last = self.last_parallel = now
+        best = self.best.get(key)
+        if best is None or self.waking:
+            self._unjudged(key, best)
         elif seconds > self.SLOW * best * work + self.SLACK:
             self.strikes += 1
             if self.strikes >= self.STRIKES:
                 self.until = now + self.BACKOFF
-            return
-        self.strikes = 0
+        else:
+            if seconds < best * work:
+                self.best[key] = seconds / work
+            self.strikes = 0
+            self.until = 0.0
+
+    def _unjudged(self, key, best):
+        """:meth:`record` for a call that says nothing about contention: the
+        first of its kernel and dtype (it may include a compile or a cache
+        load), or one that woke a cold pool.  A wake-up takes up to ~0.5 ms
+        in context, and judging it backed warm loops off for BACKOFF
+        seconds; a stalled pool stalls the next call too, which is judged."""
+        if best is None:
+            self.best[key] = math.inf  # the next call sets the standard
+        if not self.waking:
+            self.strikes = 0  # (a waking call leaves the streak of stalls as it was)
+        self.waking = False
         self.until = 0.0
 
 
@@ -175,9 +186,11 @@ _contention = _Contention()
 
 def _timed(parallel, work, *args):
     """``parallel(*args)``, timed for :class:`_Contention`."""
-    start = time.perf_counter()
+    clock = time.perf_counter
+    start = clock()
     parallel(*args)
-    _contention.record((parallel, args[0].dtype.char), work, time.perf_counter() - start)
+    end = clock()
+    _contention.record((parallel, args[0].dtype.char), work, end - start, end)
 
 
 def _use_serial(work):
@@ -296,16 +309,15 @@ def _prepare(d, e, extra_batch=()):
     d2 is (B, n) and e2 (B, n-1), C-contiguous, writeable, of one float dtype,
     broadcast to ``batch_shape`` (which also absorbs ``extra_batch``).
     """
-    if d.__class__ is np.ndarray and e.__class__ is np.ndarray and not extra_batch:
+    if d.__class__ is _ndarray and e.__class__ is _ndarray and not extra_batch:
         # Fast path for the common call (~2 us of a ~40 us 50x100 call):
         # same float dtype, matching shapes, C-contiguous and writeable.
         ds = d.shape
         es = e.shape
         dt = d.dtype
         if ds and len(es) == len(ds) and es[-1] == ds[-1] - 1 >= 0 and es[:-1] == ds[:-1] and dt is e.dtype and dt.char in "fd":
-            fd = d.flags
-            fe = e.flags
-            if fd.c_contiguous and fe.c_contiguous and fd.writeable and fe.writeable:
+            # carray: C-contiguous, writeable and aligned (one flag read each)
+            if d.flags.carray and e.flags.carray:
                 n = ds[-1]
                 if len(ds) == 2:
                     return d, e, ds[:-1], n, dt
@@ -416,10 +428,11 @@ def _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype):
     if m == 0:
         return w, ws, info
     eps, tiny = _consts(dtype)
-    if _serial_lanes(m, d2.shape[1]):
+    work = m * d2.shape[1]
+    if m <= K.LANES or _use_serial(work):  # (_serial_lanes, one call less on the hot path)
         K.kth_eigenvalues_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, m, w, ws, info)
     else:
-        _timed(K.kth_eigenvalues_parallel, m * d2.shape[1], d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), w, ws, info)
+        _timed(K.kth_eigenvalues_parallel, work, d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), w, ws, info)
     return w, ws, info
 
 
@@ -586,8 +599,10 @@ def _kth(d2, e2, batch, kk, tol, want_vectors, check_finite):
         # _solve's work for one eigenvalue per matrix, without its (B, m)
         # bookkeeping (~0.5 us of a ~30 us call on 50 matrices of order 100).
         w, _, info = _eigenvalues(d2, e2, *_lane_arrays(nb, 1, kk), tol, d2.dtype)
+        if not np.count_nonzero(info):
+            return w, None, None  # the common case: every matrix finite and converged
         v = None
-        nonfinite = _check_eigenvalue_info(info[:, None], batch, d2, e2, check_finite) if np.count_nonzero(info) else None
+        nonfinite = _check_eigenvalue_info(info[:, None], batch, d2, e2, check_finite)
     w = w.reshape(nb)
     if v is not None:
         v = v.reshape(nb, n)
@@ -663,7 +678,14 @@ def kth_eigenvalue(d, e, k, *, check_finite=True, tol=0.0):
         return _lazy_call("kth_eigenvalue", d, e, k, check_finite=check_finite, tol=tol)
     tol = _check_tol(tol)
     d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
-    return _kth(d2, e2, batch, kk, tol, False, check_finite)[0].reshape(batch)
+    if n == 1 or D.choose_kth(d2.shape[0], n) != "ours":
+        return _kth(d2, e2, batch, kk, tol, False, check_finite)[0].reshape(batch)
+    # _kth's eigenvalue path, one call frame and tuple less (~0.2 us of a
+    # ~30 us call on 50 matrices of order 100)
+    w, _, info = _eigenvalues(d2, e2, *_lane_arrays(d2.shape[0], 1, kk), tol, dtype)
+    if np.count_nonzero(info):
+        _mark_nonfinite(_check_eigenvalue_info(info[:, None], batch, d2, e2, check_finite), w)
+    return w.reshape(batch)
 
 
 def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):

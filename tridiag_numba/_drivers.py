@@ -162,6 +162,8 @@ def serial_is_cheaper(n, nb, vectors):
 
 def choose_kth(nb, n):
     """``'lapack_stebz'`` or ``'ours'`` for one eigenvalue (pair) per matrix."""
+    if n < LARGE_N:
+        return "ours"  # (before the thread-local read: every small call asks)
     nb = nb if _whole.nb is None or nb == 0 else _whole.nb
     return "lapack_stebz" if 0 < nb <= SMALL_BATCH and n >= LARGE_N else "ours"
 

@@ -241,7 +241,8 @@ def _copy_scaled(jobs, slots, nxt_job, scale):
     power-of-two scale (factors into ``scale`` (2, LANES)) and its scaled
     ``d`` and ``|e|`` (``e2b`` rows 1..n-1, squared later); return the new
     ``nxt_job``.  Trivial jobs (zero or non-finite matrices) finish on the
-    spot and the next job takes the slot."""
+    spot and the next job takes the slot.  A slot left without a job gets
+    the inert zero matrix (rows 1..n-1; ``e2b`` row 0 is zero already)."""
     d = jobs.d
     e = jobs.e
     db = slots.db
@@ -270,7 +271,21 @@ def _copy_scaled(jobs, slots, nxt_job, scale):
             for i in range(n - 1):
                 e2b[i + 1, l] = abs(T(e[b, i] * ma * mb))
             break
+        if slots.job[l] < 0:
+            _zero_column(db, e2b, l)
     return nxt_job
+
+
+@kernel_inner
+def _zero_column(db, e2b, l):
+    """Slot ``l``'s inert zero matrix (``e2b`` row 0 stays as it is: zero).
+    Garbage could be subnormal or NaN and slow down every division of the
+    block's passes."""
+    T = db.dtype.type
+    db[0, l] = T(0.0)
+    for i in range(1, db.shape[0]):
+        db[i, l] = T(0.0)
+        e2b[i, l] = T(0.0)
 
 
 @kernel_loop
@@ -306,9 +321,9 @@ def _fill_block(jobs, slots, br, nxt_job):
     Same result, bit for bit, as :func:`_fill_slot` slot by slot, but the
     Gershgorin bounds and moments come from one sweep across all slots
     (:func:`_block_moments`): one matrix at a time they are chains of
-    dependent max/min/add (~500 ns per 100x100 matrix).  ``db``/``e2b`` must
-    be zero on entry: idle slots keep the inert zero matrix; so must
-    ``slots.sums``.
+    dependent max/min/add (~500 ns per 100x100 matrix).  ``e2b`` row 0 and
+    ``slots.sums`` must be zero on entry; the rest of ``db``/``e2b`` is
+    written here (idle slots get the inert zero matrix).
     """
     tmp = slots.sums
     # 1. Per slot: the scaled copy of its matrix.
