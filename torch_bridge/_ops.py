@@ -204,10 +204,10 @@ def _kth(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend: str, want_vec
     shape = dn.shape
     if shape[:-1].count(0):  # an empty batch
         return np.empty(shape[:-1], dn.dtype), np.empty(shape, dn.dtype)
-    w, v = _numpy_kth(backend, dn, en, _k_numpy(k, ks), want_vectors)
     want = _NUMPY_DTYPE.get(dtype)
     if want is None:  # integers, which the numpy API promotes (the public functions do so first)
         raise TypeError(f"d must be a float32 or float64 tensor, got dtype {dtype}")
+    w, v = _numpy_kth(backend, dn, en, _k_numpy(k, ks), want_vectors)
     return _fresh(w, want, dn, en), (None if v is None else _fresh(v, want, dn, en, w))
 
 

@@ -428,11 +428,10 @@ def _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype):
     if m == 0:
         return w, ws, info
     eps, tiny = _consts(dtype)
-    work = m * d2.shape[1]
-    if m <= K.LANES or _use_serial(work):  # (_serial_lanes, one call less on the hot path)
+    if _serial_lanes(m, d2.shape[1]):
         K.kth_eigenvalues_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, m, w, ws, info)
     else:
-        _timed(K.kth_eigenvalues_parallel, work, d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), w, ws, info)
+        _timed(K.kth_eigenvalues_parallel, m * d2.shape[1], d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), w, ws, info)
     return w, ws, info
 
 
@@ -678,14 +677,7 @@ def kth_eigenvalue(d, e, k, *, check_finite=True, tol=0.0):
         return _lazy_call("kth_eigenvalue", d, e, k, check_finite=check_finite, tol=tol)
     tol = _check_tol(tol)
     d2, e2, batch, n, kk, dtype = _prepare_k(d, e, k)
-    if n == 1 or D.choose_kth(d2.shape[0], n) != "ours":
-        return _kth(d2, e2, batch, kk, tol, False, check_finite)[0].reshape(batch)
-    # _kth's eigenvalue path, one call frame and tuple less (~0.2 us of a
-    # ~30 us call on 50 matrices of order 100)
-    w, _, info = _eigenvalues(d2, e2, *_lane_arrays(d2.shape[0], 1, kk), tol, dtype)
-    if np.count_nonzero(info):
-        _mark_nonfinite(_check_eigenvalue_info(info[:, None], batch, d2, e2, check_finite), w)
-    return w.reshape(batch)
+    return _kth(d2, e2, batch, kk, tol, False, check_finite)[0].reshape(batch)
 
 
 def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):
