@@ -335,8 +335,11 @@ def test_range_drivers_accept_every_select(driver, select, select_range):
 @pytest.mark.parametrize(
     "args,expected",
     [
-        (("a", True, 1000, 16, 16), "ours"),
-        (("a", True, 1000, 100, 100), "ours"),
+        (("a", True, 1000, 16, 16), "ql"),
+        (("a", True, 1000, 100, 100), "ql"),
+        (("a", True, 15, 100, 100), "ours"),
+        (("a", True, 1000, 2, 2), "ours"),
+        (("a", True, 1000, 321, 321), "ours"),
         (("a", True, 1, 100, 100), "ours"),
         (("a", True, 1, 1000, 1000), "ours"),
         (("i", True, 1000, 32, 20), "ours"),

@@ -549,6 +549,44 @@ def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mco
     return w, v, nonfinite
 
 
+def _solve_ql(d2, e2, batch, tol, dtype, check_finite):
+    """All eigenvalues of each matrix (n >= 2) by root-free QL as lanes,
+    certified by Sturm counts (:mod:`._ql_lanes`); the eigenvalues the
+    counts do not certify are recomputed by bisection (:func:`_eigenvalues`).
+    Returns (w (B, n) ascending, nonfinite (B,) or None)."""
+    nb, n = d2.shape
+    w = np.empty((nb, n), dtype)
+    ok = np.zeros((nb, n), np.uint8)
+    info = np.zeros(nb, np.int32)
+    if nb == 0:
+        return w, None
+    scratch = np.empty((2, nb), dtype)
+    lane_b, lane_k = _lane_arrays(nb, 1, 0)
+    args = (d2, e2, lane_b, lane_k, tol, *_consts(dtype))
+    outs = (w, ok, info, scratch[0], scratch[1])
+    # A block of LANES matrices runs on one thread; ~3 sweeps of n steps per eigenvalue.
+    if _serial_lanes(nb, 3 * n * n):
+        K.ql_eigenvalues_serial(*args, nb, *outs)
+    else:
+        _timed(K.ql_eigenvalues_parallel, 3 * nb * n * n, *args, K.chunk_size(nb), *outs)
+    nonfinite = None
+    if np.count_nonzero(info):
+        nonfinite = info < 0
+        if check_finite and nonfinite.any():
+            _raise_nonfinite(d2, e2)
+    redo = np.flatnonzero(ok.reshape(-1) == 0)
+    if redo.size:
+        rb, rk = np.divmod(redo, n)
+        wr, _, rinfo = _eigenvalues(d2, e2, rb, rk, tol, dtype)
+        _raise_info(np.bincount(rb, weights=rinfo > 0, minlength=nb), batch, "eigenvalue bisection")
+        w.reshape(-1)[redo] = wr
+    if (w[:, 1:] < w[:, :-1]).any():
+        # Within a cluster, certified values (or those of the fallback) can
+        # come out one rounding apart in the wrong order.
+        w.sort(axis=1)
+    return w, nonfinite
+
+
 def _solve_pairs(d2, e2, batch, lane_b, lane_k, tol, dtype, check_finite):
     """:func:`_solve` for one eigenpair per matrix: one fused kernel call."""
     nb, n = d2.shape
@@ -921,6 +959,10 @@ def eigh_tridiagonal(
     sel = _select_kind(select)
     D.check_combination(lapack_driver, sel, eigvals_only)
     driver = D.choose(lapack_driver, sel, eigvals_only, d2.shape[0], n, m, e2)
+    if driver == "ql":
+        w, nonfinite = _solve_ql(d2, e2, batch, tol, dtype, check_finite)
+        _mark_nonfinite(nonfinite, w)
+        return w.reshape(batch + (m,))
     if driver != "ours":
         w, v, nonfinite = _solve_lapack(driver, d2, e2, batch, sel, il, iu, m, tol, not eigvals_only, check_finite)
         _mark_nonfinite(nonfinite, w, v)

@@ -28,6 +28,9 @@ concern per module (dependencies run down the list):
   split matrix;
 * :mod:`._stein_lanes` -- inverse iteration for one eigenvalue per matrix,
   matrices as SIMD lanes (falls back to :mod:`._stein`);
+* :mod:`._ql_lanes` -- all eigenvalues of a matrix by root-free QL
+  (dsterf), matrices as SIMD lanes, **certified by Sturm counts** (what
+  the counts do not certify, the numpy layer recomputes by bisection);
 * :mod:`._order` -- stable ordering of a few values (cold paths), without
   numba's ``np.sort``;
 * :mod:`._batch` -- parallel drivers and their serial twins, chunking and
@@ -147,4 +150,9 @@ from ._batch import (  # noqa: F401
     _kth_pair_chunk,
     kth_eigenpairs_parallel,
     kth_eigenpairs_serial,
+)
+from ._ql_lanes import (  # noqa: F401
+    QL,
+    ql_eigenvalues_parallel,
+    ql_eigenvalues_serial,
 )

@@ -1,0 +1,102 @@
+"""LLVM-IR form of the lane QL sweep (:func:`._ql_lanes._ql_sweep`).
+
+Written in numba, the sweep's lane loop loads and stores the five state
+rows of every lane through memory at every row, and LLVM guards the
+vectorised loop with run-time alias checks over ~15 address ranges: it
+ran at ~140 ns per row of 32 float64 lanes, about 4x the cost of its
+divisions.  Here the state of LANES / _VEC vectors stays in registers for
+the whole sweep (as :func:`._sturm_ir._sturm_pass_simd` does for the
+Sturm pass).  The operations are :func:`._ql_lanes._ql_sweep_rows`'s, in
+the same order and without contraction, so the results are bit-identical
+(``tests/test_ql_lanes.py`` checks it).
+"""
+
+import numba
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from ._layout import LANES
+from ._sturm_ir import _VEC, _ir_arrays, _ir_splat
+
+
+@intrinsic(prefer_literal=False)
+def _ql_sweep_simd(typingctx, qd, qe, fs, js, lo, hi):
+    """Rows ``hi`` down to ``lo`` of one QL sweep of every lane (see
+    :func:`._ql_lanes._ql_sweep_rows`): ``qd``/``qe`` (n, >= LANES), ``fs``
+    (6, LANES) sigma, c, s, p, gamma (c..gamma updated), ``js`` (6, LANES)
+    int64 with each lane's window f, m in rows 1 and 2."""
+    for a in (qd, qe, fs, js):
+        if not (isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"):
+            raise numba.core.errors.TypingError("QL sweep: C-contiguous 2-D arrays required")
+    if not (qd.dtype == qe.dtype == fs.dtype and isinstance(qd.dtype, types.Float) and js.dtype == types.int64):
+        raise numba.core.errors.TypingError("QL sweep: qd, qe, fs of one float dtype and js int64 required")
+    sig = types.void(qd, qe, fs, js, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        fty = context.get_value_type(qd.dtype)
+        vty = ir.VectorType(fty, _VEC)
+        i64 = ir.IntType(64)
+        ivty = ir.VectorType(i64, _VEC)
+        qda, qea, fsa, jsa, _, _ = _ir_arrays(context, builder, signature, args)
+        lo = args[4]
+        hi = args[5]
+        drow = builder.extract_value(qda.shape, 1)
+        erow = builder.extract_value(qea.shape, 1)
+        frow = builder.extract_value(fsa.shape, 1)
+        jrow = builder.extract_value(jsa.shape, 1)
+        groups = LANES // _VEC
+
+        def ptr(arr, row, stride, g, ty):
+            off = builder.add(builder.mul(row, stride), ir.Constant(i64, g * _VEC))
+            return builder.bitcast(builder.gep(arr.data, [off]), ty.as_pointer())
+
+        def const_row(k):
+            return ir.Constant(i64, k)
+
+        sigma = [builder.load(ptr(fsa, const_row(0), frow, g, vty), align=8) for g in range(groups)]
+        f = [builder.load(ptr(jsa, const_row(1), jrow, g, ivty), align=8) for g in range(groups)]
+        m = [builder.load(ptr(jsa, const_row(2), jrow, g, ivty), align=8) for g in range(groups)]
+        mlast = [builder.sub(m[g], _ir_splat(builder, ivty, ir.Constant(i64, 1))) for g in range(groups)]
+        state = [[cgutils.alloca_once_value(builder, builder.load(ptr(fsa, const_row(k), frow, g, vty), align=8))
+                  for g in range(groups)] for k in (1, 2, 3, 4)]
+        zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * _VEC)
+        count = builder.add(builder.sub(hi, lo), ir.Constant(i64, 1))
+        with cgutils.for_range(builder, count) as loop:
+            i = builder.sub(hi, loop.index)
+            i1 = builder.add(i, ir.Constant(i64, 1))
+            iv = _ir_splat(builder, ivty, i)
+            for g in range(groups):
+                act = builder.and_(builder.icmp_signed(">=", iv, f[g]), builder.icmp_signed("<", iv, m[g]))
+                eact = builder.and_(act, builder.icmp_signed("!=", iv, mlast[g]))
+                c = builder.load(state[0][g])
+                s = builder.load(state[1][g])
+                p = builder.load(state[2][g])
+                gamma = builder.load(state[3][g])
+                pqe = ptr(qea, i, erow, g, vty)
+                pqd = ptr(qda, i, drow, g, vty)
+                pqe1 = ptr(qea, i1, erow, g, vty)
+                pqd1 = ptr(qda, i1, drow, g, vty)
+                bb = builder.load(pqe, align=8)
+                alpha = builder.load(pqd, align=8)
+                r = builder.fadd(p, bb)
+                cn = builder.fdiv(p, r)
+                sn = builder.fdiv(bb, r)
+                gn = builder.fsub(builder.fmul(cn, builder.fsub(alpha, sigma[g])), builder.fmul(sn, gamma))
+                dn = builder.fadd(gamma, builder.fsub(alpha, gn))
+                pn = builder.select(builder.fcmp_unordered("!=", cn, zero),
+                                    builder.fdiv(builder.fmul(gn, gn), cn), builder.fmul(c, bb))
+                eup = builder.fmul(s, r)
+                builder.store(builder.select(eact, eup, builder.load(pqe1, align=8)), pqe1, align=8)
+                builder.store(builder.select(act, dn, builder.load(pqd1, align=8)), pqd1, align=8)
+                builder.store(builder.select(act, cn, c), state[0][g])
+                builder.store(builder.select(act, sn, s), state[1][g])
+                builder.store(builder.select(act, pn, p), state[2][g])
+                builder.store(builder.select(act, gn, gamma), state[3][g])
+        for k in range(4):
+            for g in range(groups):
+                builder.store(builder.load(state[k][g]), ptr(fsa, const_row(k + 1), frow, g, vty), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen

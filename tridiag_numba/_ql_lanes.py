@@ -1,0 +1,522 @@
+"""All eigenvalues of a batch by root-free QL (LAPACK dsterf), matrices as
+SIMD lanes, each result certified by Sturm counts (:func:`_ql_block`).
+
+A speed trick beside its plain reference: QL *proposes* eigenvalues, the
+bisection engine's own Sturm count (:func:`._sturm._sturm_pass`, on the
+same scaled and split matrix, with the same pivmin) *decides*.  A proposal
+``w_i`` (sorted, index i) is returned only when the counts at
+``lo = w_i - h`` and ``hi = w_i + h`` give ``count(lo) <= i < count(hi)``
+and ``[lo, hi]`` passes the engine's stopping test
+``hi - lo <= max(atol, pivmin, 2 eps max(|lo|, |hi|))`` -- exactly the
+bracket the bisection route would have stopped on, so the bound is the
+same (README, "Accuracy").  Everything else -- a failed count, a lane whose
+QL did not converge -- is flagged, and the numpy layer recomputes it with
+the bisection kernel (the reference).
+
+One block, step by step::
+
+    _ql_block            allocate; load; QL; sort; certify; store
+      _fill_block          the engine's loader: scaled, split matrices,
+                           tolerances, trivial (zero / non-finite) matrices
+      _ql_load             copies for QL, each lane turned upside down
+                           when that puts the smaller end diagonal on top
+      _ql_scan             per lane: deflated rows, the next split
+      _ql_control          per lane: take 1x1/2x2 blocks, or set a shift
+      _ql_sweep            one implicit QL sweep of every sweeping lane
+      _certify             two Sturm counts per eigenvalue, all lanes
+      _refine              proposals just beside their bracket: more
+                           counts, gathered (bisection from the verified end)
+
+dsterf's QL/QR iteration runs per lane on its own window [l, m] (rows
+l..m of an unreduced block at the top of what is left); the sweep runs
+over the union of the windows, each lane's update selected by a mask, so
+the lane loop stays one SIMD loop.  QL (not QR) always: a lane whose
+bottom diagonal is the smaller is loaded reversed (same eigenvalues),
+which is dsterf's choice for an unsplit matrix.
+"""
+
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from numba import prange
+
+from ._jit import kernel_inner, kernel_loop, kernel_parallel, kernel_serial
+from ._lanes import Jobs, _fill_block
+from ._bisect import _block_state
+from ._layout import INFO_NONFINITE, INFO_NO_CONVERGENCE, INFO_OK, LANES, ROW
+from ._ql_ir import _ql_sweep_simd
+from ._sturm import _sturm_pass
+from ._sturm_ir import _VEC, _sturm_pass_gather
+
+#: dsterf's iteration limit: 30 sweeps per eigenvalue on average.
+_MAXIT = 30
+#: Counts a proposal's bracket may step by (see :func:`_certify`).
+_STEPS = 8
+
+#: QL state of a block: ``qd``/``qe`` (n, ROW) the diagonal and the squared
+#: off-diagonal (``qe[i]`` couples rows i and i+1; ``qe[n-1] = 0``);
+#: ``fs`` (6, LANES) per lane sigma, c, s, p, gamma and h; ``js`` (6,
+#: LANES) int64 per lane l (first row not yet an eigenvalue), f, m (the
+#: window), jtot (sweeps), status (0 running, 1 done, 2 no convergence)
+#: and the reversed flag; ``col`` (n,) scratch of the sort.
+QL = namedtuple("QL", ["qd", "qe", "fs", "js", "col"])
+
+
+@kernel_loop
+def _ql_load(slots, ql):
+    """Copy each lane's scaled, split matrix (``slots.db``/``e2b``) into
+    ``qd``/``qe``, reversed where ``|d[n-1]| < |d[0]|`` (QL converges
+    from the top: the smaller end first, as dsterf chooses QL or QR)."""
+    db = slots.db
+    e2b = slots.e2b
+    qd = ql.qd
+    qe = ql.qe
+    js = ql.js
+    n = db.shape[0]
+    for l in range(LANES):
+        js[5, l] = abs(db[n - 1, l]) < abs(db[0, l])
+    for i in range(n):
+        for l in range(LANES):
+            rev = js[5, l] != 0
+            qd[i, l] = db[n - 1 - i, l] if rev else db[i, l]
+    for i in range(n - 1):
+        for l in range(LANES):
+            rev = js[5, l] != 0
+            qe[i, l] = e2b[n - 1 - i, l] if rev else e2b[i + 1, l]
+    for l in range(LANES):
+        qe[n - 1, l] = 0.0
+        js[0, l] = 0
+        js[3, l] = 0
+        js[4, l] = 0 if slots.job[l] >= 0 else 1
+
+
+@kernel_loop
+def _ql_scan(ql, eps2, lmin):
+    """Per running lane from its row ``l`` down: ``f``, the first row whose
+    coupling to the next is not negligible (rows l..f-1 are 1x1 blocks:
+    eigenvalues), and ``m``, the first negligible coupling at or after f
+    (n - 1 if none): the window of the next sweep is [f, m].  dsterf's test
+    ``e_i**2 <= eps**2 |d_i d_{i+1}|``; ascending, no early exit (a select
+    per lane and row)."""
+    qd = ql.qd
+    qe = ql.qe
+    js = ql.js
+    n = qd.shape[0]
+    for l in range(LANES):
+        js[1, l] = n - 1
+        js[2, l] = n - 1
+    for i in range(lmin, n - 1):
+        for l in range(LANES):
+            small = qe[i, l] <= eps2 * abs(qd[i, l] * qd[i + 1, l])
+            f = js[1, l]
+            seen = i >= js[0, l]
+            before_f = f == n - 1  # f not found yet
+            nf = i if (seen and before_f and not small) else f
+            m = js[2, l]
+            nm = i if (seen and not before_f and small and m == n - 1) else m
+            js[1, l] = nf
+            js[2, l] = nm
+
+
+@kernel_inner(inline="always")
+def _dlae2_low(a, c, b2):
+    """The eigenvalues (rt1, rt2) of [[a, b], [b, c]] from ``b2 = b**2``,
+    |rt1| >= |rt2| (LAPACK dlae2; the scaled matrix keeps every square
+    finite)."""
+    sm = a + c
+    df = a - c
+    rt = math.sqrt(df * df + 4.0 * b2)
+    acmx = a if abs(a) > abs(c) else c
+    acmn = c if abs(a) > abs(c) else a
+    if sm < 0.0:
+        rt1 = 0.5 * (sm - rt)
+    elif sm > 0.0:
+        rt1 = 0.5 * (sm + rt)
+    else:
+        return 0.5 * rt, -0.5 * rt
+    return rt1, (acmx / rt1) * acmn - b2 / rt1
+
+
+@kernel_loop
+def _ql_control(ql, nmaxit):
+    """Per lane after a scan: take the 1x1 blocks above ``f``; a 2x2 block
+    [f, f+1] by dlae2; else set up a sweep of the window [f, m] with
+    dsterf's shift (the eigenvalue of the top 2x2 nearer d_f).  Returns
+    (the lowest and highest rows a sweep touches, lanes still running)."""
+    qd = ql.qd
+    qe = ql.qe
+    fs = ql.fs
+    js = ql.js
+    n = qd.shape[0]
+    T = qd.dtype.type
+    lo = n
+    hi = -1
+    running = 0
+    for l in range(LANES):
+        if js[4, l] != 0:
+            js[1, l] = n  # no window: the sweep's mask is empty
+            js[2, l] = n
+            continue
+        f = js[1, l]
+        m = js[2, l]
+        if m < n - 1:
+            qe[m, l] = 0.0  # dsterf: a negligible coupling splits for good
+        if f == n - 1:  # the last row: an eigenvalue
+            js[4, l] = 1
+            js[1, l] = n
+            js[2, l] = n
+            continue
+        if m == f + 1:
+            rt1, rt2 = _dlae2_low(qd[f, l], qd[f + 1, l], qe[f, l])
+            qd[f, l] = T(rt1)
+            qd[f + 1, l] = T(rt2)
+            qe[f, l] = 0.0
+            js[0, l] = f + 2
+            if f + 2 >= n:
+                js[4, l] = 1
+            else:
+                running += 1
+            js[1, l] = n
+            js[2, l] = n
+            continue
+        js[0, l] = f
+        if js[3, l] >= nmaxit:
+            js[4, l] = 2
+            js[1, l] = n
+            js[2, l] = n
+            continue
+        js[3, l] += 1
+        running += 1
+        p = qd[f, l]
+        rte = math.sqrt(qe[f, l])
+        sg = (qd[f + 1, l] - p) / (2.0 * rte)
+        r = math.hypot(sg, 1.0)
+        sigma = T(p - rte / (sg + math.copysign(r, sg)))
+        gamma = T(qd[m, l] - sigma)
+        fs[0, l] = sigma
+        fs[1, l] = 1.0
+        fs[2, l] = 0.0
+        fs[3, l] = gamma * gamma
+        fs[4, l] = gamma
+        lo = min(lo, f)
+        hi = max(hi, m - 1)
+    return lo, hi, running
+
+
+@kernel_loop
+def _ql_sweep_rows(qd, qe, fs, js, lo, hi):
+    """Rows ``hi`` down to ``lo`` of dsterf's root-free QL inner loop, every
+    lane with a window [f, m] (``js`` rows 1, 2) at once: lane l updates
+    only while f <= i < m (selects; the others compute and discard).
+    ``fs`` rows 0..4: sigma, c, s, p, gamma.  The plain reference of
+    :func:`._ql_ir._ql_sweep_simd` (bit-identical, what the kernel runs)."""
+    zero = qd.dtype.type(0.0)
+    for i in range(hi, lo - 1, -1):
+        for l in range(LANES):
+            f = js[1, l]
+            m = js[2, l]
+            act = (i >= f) & (i < m)
+            sigma = fs[0, l]
+            c = fs[1, l]
+            s = fs[2, l]
+            p = fs[3, l]
+            gamma = fs[4, l]
+            bb = qe[i, l]
+            r = p + bb
+            cn = p / r
+            sn = bb / r
+            alpha = qd[i, l]
+            gn = cn * (alpha - sigma) - sn * gamma
+            dn = gamma + (alpha - gn)
+            pn = gn * gn / cn if cn != zero else c * bb
+            eup = s * r
+            qe[i + 1, l] = eup if (act and i != m - 1) else qe[i + 1, l]
+            qd[i + 1, l] = dn if act else qd[i + 1, l]
+            fs[1, l] = cn if act else c
+            fs[2, l] = sn if act else s
+            fs[3, l] = pn if act else p
+            fs[4, l] = gn if act else gamma
+
+
+@kernel_loop
+def _ql_sweep(ql, lo, hi):
+    """One implicit QL sweep of every lane with a window (rows ``hi`` down
+    to ``lo``, :func:`._ql_ir._ql_sweep_simd`), then its top row."""
+    _ql_sweep_simd(ql.qd, ql.qe, ql.fs, ql.js, lo, hi)
+    qd = ql.qd
+    qe = ql.qe
+    fs = ql.fs
+    js = ql.js
+    for l in range(LANES):
+        f = js[1, l]
+        if f < js[2, l]:
+            qe[f, l] = fs[2, l] * fs[3, l]
+            qd[f, l] = fs[0, l] + fs[4, l]
+
+
+@kernel_loop
+def _ql_run(ql, eps, nmaxit):
+    """dsterf's QL iteration on every lane until each is done (or out of
+    sweeps: status 2)."""
+    T = ql.qd.dtype.type
+    eps2 = T(eps * eps)
+    js = ql.js
+    while True:
+        lmin = ql.qd.shape[0]
+        for l in range(LANES):
+            if js[4, l] == 0:
+                lmin = min(lmin, js[0, l])
+        _ql_scan(ql, eps2, lmin)
+        lo, hi, running = _ql_control(ql, nmaxit)
+        if hi >= lo:
+            _ql_sweep(ql, lo, hi)
+        if running == 0:
+            return
+
+
+@kernel_inner
+def _sort_lanes(qd, col):
+    """Each lane's eigenvalues in ascending order (in place)."""
+    n = qd.shape[0]
+    for l in range(LANES):
+        for i in range(n):
+            col[i] = qd[i, l]
+        col.sort()
+        for i in range(n):
+            qd[i, l] = col[i]
+
+
+#: Refinement queue of a block: ``rf`` (4, n LANES) the verified ends a, b,
+#: the step g and the phase (+1 search up, -1 down, 3 bisect); ``ri`` (2, n
+#: LANES) int64 the lane and the index; ``sl`` (2, 2 _VEC) int64 per slot of
+#: a gathered pass its job (-1 idle) and the counts it took.
+Refine = namedtuple("Refine", ["rf", "ri", "sl"])
+
+
+@kernel_inner(inline="always")
+def _passes_stop(lo, hi, atol, pivmin, rtol):
+    """The engine's stopping test (:func:`._bisect._run_block`)."""
+    return hi - lo <= max(atol, pivmin, rtol * max(abs(lo), abs(hi)))
+
+
+@kernel_loop
+def _certify(slots, ql, cb, st, ok, rq, pivmin, rtol):
+    """Sturm counts at ``w_i -+ h`` for every eigenvalue ``w_i`` (sorted,
+    ``ql.qd``) of every lane; return the number of entries queued in
+    ``rq`` for :func:`_refine`.
+
+    ``h`` is half the engine's tolerance at ``w_i`` (the user's ``atol``
+    capped at ``eps max|Gershgorin bound|``, ``fs[5]``: a narrower bracket
+    than allowed is still within the tolerance, and a wide one would take
+    in the neighbours), halved while rounding to the grid of w makes
+    ``[w - h, w + h]`` fail the stopping test.  ``count(w_i - h) <= i <
+    count(w_i + h)``: verified, ``ok[i, l]`` and the value stays ``w_i``.
+    QL's value is accurate to a few eps ||T||, but rounding moves the
+    point where the count steps by as much, so a proposal can sit just
+    beside the bracket the counts define: when one count says on which
+    side eigenvalue i lies, that count is a verified end, and the job is
+    queued.  Both counts against (a count that is not monotone): not
+    certified.  ``cb`` (3, LANES) is work space.
+    """
+    qd = ql.qd
+    fs = ql.fs
+    atol = slots.atol
+    n = qd.shape[0]
+    T = qd.dtype.type
+    half = T(0.5)
+    two = T(2.0)
+    x = cb[0]
+    h = cb[1]
+    c1 = cb[2]
+    nq = 0
+    for i in range(n):
+        for l in range(LANES):
+            wl = qd[i, l]
+            hl = half * max(min(atol[l], fs[5, l]), pivmin, rtol * abs(wl))
+            for _ in range(4):
+                if _passes_stop(wl - hl, wl + hl, atol[l], pivmin, rtol):
+                    break
+                hl = half * hl
+            h[l] = hl
+            x[l] = wl - hl
+        _sturm_pass(slots.db, slots.e2b, x, pivmin, st)
+        for l in range(LANES):
+            c1[l] = st[5, l]
+            x[l] = qd[i, l] + h[l]
+        _sturm_pass(slots.db, slots.e2b, x, pivmin, st)
+        for l in range(LANES):
+            wl = qd[i, l]
+            lo_ok = c1[l] <= i
+            hi_ok = st[5, l] >= i + 1
+            ok[i, l] = lo_ok and hi_ok and _passes_stop(wl - h[l], wl + h[l], atol[l], pivmin, rtol)
+            if lo_ok != hi_ok and slots.job[l] >= 0:
+                up = lo_ok  # eigenvalue i lies above w + h (else below w - h)
+                rq.rf[0, nq] = wl + h[l] if up else -np.inf
+                rq.rf[1, nq] = np.inf if up else wl - h[l]
+                rq.rf[2, nq] = two * h[l]
+                rq.rf[3, nq] = 1.0 if up else -1.0
+                rq.ri[0, nq] = l
+                rq.ri[1, nq] = i
+                nq += 1
+    return nq
+
+
+@kernel_loop
+def _refine(slots, ql, ps, ok, rq, nq, pivmin, rtol):
+    """Finish the queued jobs of :func:`_certify` by counts, up to 2 _VEC
+    at a time in gathered passes (``_sturm_pass_gather``): from the
+    verified end, steps 2h, 4h, 8h, ... outwards until a count verifies the
+    other end, then bisection until the bracket passes the stopping test;
+    the value is its midpoint (as bisection returns it) and ``ok``.  Jobs
+    out of ``_STEPS`` counts stay not certified."""
+    qd = ql.qd
+    atol = slots.atol
+    T = qd.dtype.type
+    half = T(0.5)
+    two = T(2.0)
+    rf = rq.rf
+    ri = rq.ri
+    act = ps.act
+    gx = ps.gx
+    gst = ps.gst
+    cap = gx.shape[0]
+    slot_job = rq.sl[0]
+    steps = rq.sl[1]
+    nxt = 0
+    busy = 0
+    for t in range(cap):
+        slot_job[t] = -1
+        if nxt < nq:
+            slot_job[t] = nxt
+            steps[t] = 0
+            nxt += 1
+            busy += 1
+    while busy > 0:
+        nact = 0
+        for t in range(cap):
+            if slot_job[t] >= 0:
+                q = slot_job[t]
+                ph = rf[3, q]
+                act[nact] = ri[0, q]
+                gx[nact] = rf[0, q] + rf[2, q] if ph == 1.0 else (
+                    rf[1, q] - rf[2, q] if ph == -1.0 else half * (rf[0, q] + rf[1, q]))
+                nact += 1
+        _sturm_pass_gather(slots.db, slots.e2b, gx, pivmin, gst, act, nact)
+        u = 0
+        for t in range(cap):
+            if slot_job[t] < 0:
+                continue
+            q = slot_job[t]
+            l = ri[0, q]
+            i = ri[1, q]
+            xs = gx[u]
+            below = gst[5, u] <= i  # xs is a lower end
+            u += 1
+            ph = rf[3, q]
+            if below:
+                rf[0, q] = xs
+            else:
+                rf[1, q] = xs
+            if (ph == 1.0 and not below) or (ph == -1.0 and below):
+                rf[3, q] = 3.0  # bracketed: bisect
+            rf[2, q] = two * rf[2, q]
+            steps[t] += 1
+            lo = rf[0, q]
+            hi = rf[1, q]
+            done = rf[3, q] == 3.0 and _passes_stop(lo, hi, atol[l], pivmin, rtol)
+            if done:
+                qd[i, l] = half * (lo + hi)
+                ok[i, l] = True
+            if done or steps[t] >= _STEPS:
+                slot_job[t] = -1
+                busy -= 1
+                if nxt < nq:
+                    slot_job[t] = nxt
+                    steps[t] = 0
+                    nxt += 1
+                    busy += 1
+
+
+@kernel_inner
+def _ql_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ok, info, wt, wst):
+    """All eigenvalues of matrix ``lane_b[j]`` for jobs j in start..stop,
+    LANES matrices at a time.
+
+    Outputs per job j: ``w[j]`` (n,) ascending, ``ok[j]`` (n,) uint8 (1:
+    certified, see the module docstring; 0: the caller recomputes that
+    eigenvalue), ``info[j]``: INFO_OK, INFO_NONFINITE (w NaN, ok 1) or
+    INFO_NO_CONVERGENCE (QL ran out of sweeps; ok 0).  ``lane_k`` (M,)
+    zeros (the loader's index, unused here); ``wt``/``wst`` (M,) the
+    loader's scratch (a trivial matrix's eigenvalue).  Zero matrices give
+    exact zeros.
+    """
+    n = d.shape[1]
+    slots, br, ps = _block_state(d)
+    T = d.dtype.type
+    pivmin = T(safemin)
+    rtol = T(2.0 * eps)
+    ql = QL(np.empty((n, ROW), d.dtype), np.empty((n, ROW), d.dtype), np.zeros((6, LANES), d.dtype),
+            np.zeros((6, LANES), np.int64), np.empty(n, d.dtype))
+    cb = np.zeros((3, LANES), d.dtype)
+    rq = Refine(np.empty((4, n * LANES), d.dtype), np.empty((2, n * LANES), np.int64),
+                np.empty((2, 2 * _VEC), np.int64))
+    okb = np.zeros((n, LANES), np.bool_)
+    nmaxit = _MAXIT * n
+    nxt = start
+    while nxt < stop:
+        first = nxt
+        slots.sums[:] = 0.0
+        slots.e2b[0, :] = 0.0
+        # (lane_k: the loader's first shift, unused here.)
+        jobs = Jobs(d, e, lane_b, lane_k, stop, abstol, eps, safemin, wt, wst, info)
+        nxt = _fill_block(jobs, slots, br, nxt)
+        for j in range(first, nxt):  # trivial matrices: w = 0 (exact) or NaN
+            busy = False
+            for l in range(LANES):
+                busy |= slots.job[l] == j
+            if not busy:
+                for i in range(n):
+                    w[j, i] = wt[j]
+                    ok[j, i] = 1
+        for l in range(LANES):
+            ql.fs[5, l] = T(eps * max(abs(br.lo[l]), abs(br.hi[l])))
+        _ql_load(slots, ql)
+        _ql_run(ql, eps, nmaxit)
+        _sort_lanes(ql.qd, ql.col)
+        nq = _certify(slots, ql, cb, ps.st, okb, rq, pivmin, rtol)
+        _refine(slots, ql, ps, okb, rq, nq, pivmin, rtol)
+        for l in range(LANES):
+            j = slots.job[l]
+            if j < 0:
+                continue
+            conv = ql.js[4, l] == 1
+            info[j] = INFO_OK if conv else INFO_NO_CONVERGENCE
+            for i in range(n):
+                w[j, i] = math.ldexp(float(ql.qd[i, l]), slots.expo[l])
+                ok[j, i] = 1 if (conv and okb[i, l]) else 0
+
+
+@kernel_parallel
+def ql_eigenvalues_parallel(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, ok, info, wt, wst):
+    """All eigenvalues of matrix ``lane_b[j]`` into ``w[j]`` (M, n), with
+    the certified flags ``ok`` (M, n) uint8 and ``info`` (M,) int32 (see
+    :func:`_ql_block`); chunks of ``chunk`` jobs in parallel."""
+    M = lane_b.shape[0]
+    nchunks = (M + chunk - 1) // chunk
+    for c in prange(nchunks):
+        start = c * chunk
+        stop = min(start + chunk, M)
+        _ql_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ok, info, wt, wst)
+
+
+@kernel_serial
+def ql_eigenvalues_serial(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w, ok, info, wt, wst):
+    """Serial twin of :func:`ql_eigenvalues_parallel`."""
+    M = lane_b.shape[0]
+    nchunks = (M + chunk - 1) // chunk
+    for c in range(nchunks):
+        start = c * chunk
+        stop = min(start + chunk, M)
+        _ql_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ok, info, wt, wst)
