@@ -23,8 +23,7 @@ from tridiag_numba import _ql_lanes as Q
 from tridiag_numba._bisect import _block_state
 from tridiag_numba._lanes import Jobs, _fill_block
 from tridiag_numba._layout import LANES, ROW
-from tridiag_numba._ql_ir import _ql_sweep_simd
-from tridiag_numba._sturm_ir import _VEC
+from tridiag_numba._ql_ir import _ql_scan_simd, _ql_sweep_simd
 from tridiag_numba.matrices import split_matrix
 
 from conftest import CASES, DTYPES, get_case
@@ -122,6 +121,35 @@ def test_sweep_ir_matches_reference_bit_for_bit(dtype, n):
     for ref, got in zip(*outs):
         np.testing.assert_array_equal(got, ref)
     assert not np.array_equal(outs[0][0], qd)  # the sweep did something
+
+
+@numba.njit(error_model="numpy")
+def _scan_both(qd, qe, js, eps2, lmin, ir):
+    if ir:
+        _ql_scan_simd(qd, qe, js, eps2, lmin)
+    else:
+        Q._ql_scan_rows(qd, qe, js, eps2, lmin)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [2, 3, 17, 100])
+def test_scan_ir_matches_reference(dtype, n):
+    rng = np.random.default_rng(n)
+    qd = rng.standard_normal((n, ROW)).astype(dtype)
+    qe = rng.random((n, ROW)).astype(dtype)
+    qe[rng.random((n, ROW)) < 0.2] = 0.0  # negligible couplings
+    qd[rng.random((n, ROW)) < 0.05] = 0.0
+    js = np.zeros((6, LANES), np.int64)
+    js[0] = rng.integers(0, n, LANES)
+    eps2 = dtype(np.finfo(dtype).eps ** 2)
+    lmin = int(js[0].min())
+    outs = []
+    for ir in (False, True):
+        j = js.copy()
+        _scan_both(qd, qe, j, eps2, lmin, ir)
+        outs.append(j)
+    np.testing.assert_array_equal(outs[1], outs[0])
+    assert (outs[0][1] >= js[0]).all() or n == 2
 
 
 # --------------------------------------------------- LAPACK tester families
@@ -264,8 +292,8 @@ def _block_with_proposals(d, e, bump, certify):
     tiny = np.finfo(d.dtype).tiny
     ql = Q.QL(np.empty((n, ROW), d.dtype), np.empty((n, ROW), d.dtype), np.zeros((6, LANES), d.dtype),
               np.zeros((6, LANES), np.int64), np.empty(n, d.dtype))
-    rq = Q.Refine(np.empty((4, n * LANES), d.dtype), np.empty((2, n * LANES), np.int64),
-                  np.empty((2, 2 * _VEC), np.int64))
+    rq = Q.Refine(np.empty((4, n * LANES), d.dtype), np.empty(n * LANES, np.int64),
+                  np.zeros((3, LANES), np.int64), np.zeros(LANES, d.dtype), np.zeros((6, LANES), d.dtype))
     ok = np.ones((n, LANES), np.bool_)
     jobs = Jobs(d, e, lane_b, lane_k, M, 0.0, eps, tiny, wt, wst, info)
     slots.sums[:] = 0.0
@@ -279,8 +307,8 @@ def _block_with_proposals(d, e, bump, certify):
         for l in range(LANES):
             ql.qd[i, l] += T(bump[i, l])
     if certify:
-        nq = Q._certify(slots, ql, np.zeros((3, LANES), d.dtype), ps.st, ok, rq, T(tiny), T(2 * eps))
-        Q._refine(slots, ql, ps, ok, rq, nq, T(tiny), T(2 * eps))
+        Q._certify(slots, ql, np.zeros((3, LANES), d.dtype), ps.st, ok, rq, T(tiny), T(2 * eps))
+        Q._refine(slots, ql, ok, rq, T(tiny), T(2 * eps))
     out = np.empty((n, LANES))
     for l in range(LANES):
         for i in range(n):

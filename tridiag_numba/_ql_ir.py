@@ -100,3 +100,67 @@ def _ql_sweep_simd(typingctx, qd, qe, fs, js, lo, hi):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic(prefer_literal=False)
+def _ql_scan_simd(typingctx, qd, qe, js, eps2, lmin):
+    """:func:`._ql_lanes._ql_scan_rows` with each lane's l, f, m in
+    registers: rows ``lmin`` .. n-2 of the deflation test
+    ``qe[i] <= eps2 |qd[i] qd[i+1]|``; f, m into ``js`` rows 1, 2."""
+    for a in (qd, qe, js):
+        if not (isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"):
+            raise numba.core.errors.TypingError("QL scan: C-contiguous 2-D arrays required")
+    if not (qd.dtype == qe.dtype == eps2 and isinstance(qd.dtype, types.Float) and js.dtype == types.int64):
+        raise numba.core.errors.TypingError("QL scan: qd, qe, eps2 of one float dtype and js int64 required")
+    sig = types.void(qd, qe, js, eps2, types.int64)
+
+    def codegen(context, builder, signature, args):
+        fty = context.get_value_type(qd.dtype)
+        vty = ir.VectorType(fty, _VEC)
+        i64 = ir.IntType(64)
+        ivty = ir.VectorType(i64, _VEC)
+        qda, qea, jsa, _, _ = _ir_arrays(context, builder, signature, args)
+        lmin = args[4]
+        drow = builder.extract_value(qda.shape, 1)
+        erow = builder.extract_value(qea.shape, 1)
+        jrow = builder.extract_value(jsa.shape, 1)
+        n = builder.extract_value(qda.shape, 0)
+        groups = LANES // _VEC
+        fabs = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vty, [vty]), f"llvm.fabs.v{_VEC}f{64 if isinstance(fty, ir.DoubleType) else 32}")
+
+        def ptr(arr, row, stride, g, ty):
+            off = builder.add(builder.mul(row, stride), ir.Constant(i64, g * _VEC))
+            return builder.bitcast(builder.gep(arr.data, [off]), ty.as_pointer())
+
+        last = _ir_splat(builder, ivty, builder.sub(n, ir.Constant(i64, 1)))
+        ev = _ir_splat(builder, vty, args[3])
+        lrow = [builder.load(ptr(jsa, ir.Constant(i64, 0), jrow, g, ivty), align=8) for g in range(groups)]
+        f = [cgutils.alloca_once_value(builder, last) for _ in range(groups)]
+        m = [cgutils.alloca_once_value(builder, last) for _ in range(groups)]
+        count = builder.sub(builder.sub(n, ir.Constant(i64, 1)), lmin)
+        with builder.if_then(builder.icmp_signed(">", count, ir.Constant(i64, 0))):
+            with cgutils.for_range(builder, count) as loop:
+                i = builder.add(lmin, loop.index)
+                i1 = builder.add(i, ir.Constant(i64, 1))
+                iv = _ir_splat(builder, ivty, i)
+                for g in range(groups):
+                    e2 = builder.load(ptr(qea, i, erow, g, vty), align=8)
+                    d0 = builder.load(ptr(qda, i, drow, g, vty), align=8)
+                    d1 = builder.load(ptr(qda, i1, drow, g, vty), align=8)
+                    small = builder.fcmp_ordered("<=", e2, builder.fmul(ev, builder.call(fabs, [builder.fmul(d0, d1)])))
+                    fg = builder.load(f[g])
+                    mg = builder.load(m[g])
+                    seen = builder.icmp_signed(">=", iv, lrow[g])
+                    before_f = builder.icmp_signed("==", fg, last)
+                    take_f = builder.and_(builder.and_(seen, before_f), builder.not_(small))
+                    take_m = builder.and_(builder.and_(seen, builder.not_(before_f)),
+                                          builder.and_(small, builder.icmp_signed("==", mg, last)))
+                    builder.store(builder.select(take_f, iv, fg), f[g])
+                    builder.store(builder.select(take_m, iv, mg), m[g])
+        for g in range(groups):
+            builder.store(builder.load(f[g]), ptr(jsa, ir.Constant(i64, 1), jrow, g, ivty), align=8)
+            builder.store(builder.load(m[g]), ptr(jsa, ir.Constant(i64, 2), jrow, g, ivty), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen

@@ -20,12 +20,13 @@ One block, step by step::
                            tolerances, trivial (zero / non-finite) matrices
       _ql_load             copies for QL, each lane turned upside down
                            when that puts the smaller end diagonal on top
-      _ql_scan             per lane: deflated rows, the next split
+      _ql_scan_simd        per lane: deflated rows, the next split
       _ql_control          per lane: take 1x1/2x2 blocks, or set a shift
       _ql_sweep            one implicit QL sweep of every sweeping lane
       _certify             two Sturm counts per eigenvalue, all lanes
       _refine              proposals just beside their bracket: more
-                           counts, gathered (bisection from the verified end)
+                           counts, lane by lane (bisection from the
+                           verified end)
 
 dsterf's QL/QR iteration runs per lane on its own window [l, m] (rows
 l..m of an unreduced block at the top of what is left); the sweep runs
@@ -46,9 +47,8 @@ from ._jit import kernel_inner, kernel_loop, kernel_parallel, kernel_serial
 from ._lanes import Jobs, _fill_block
 from ._bisect import _block_state
 from ._layout import INFO_NONFINITE, INFO_NO_CONVERGENCE, INFO_OK, LANES, ROW
-from ._ql_ir import _ql_sweep_simd
+from ._ql_ir import _ql_scan_simd, _ql_sweep_simd
 from ._sturm import _sturm_pass
-from ._sturm_ir import _VEC, _sturm_pass_gather
 
 #: dsterf's iteration limit: 30 sweeps per eigenvalue on average.
 _MAXIT = 30
@@ -93,16 +93,15 @@ def _ql_load(slots, ql):
 
 
 @kernel_loop
-def _ql_scan(ql, eps2, lmin):
-    """Per running lane from its row ``l`` down: ``f``, the first row whose
-    coupling to the next is not negligible (rows l..f-1 are 1x1 blocks:
-    eigenvalues), and ``m``, the first negligible coupling at or after f
-    (n - 1 if none): the window of the next sweep is [f, m].  dsterf's test
-    ``e_i**2 <= eps**2 |d_i d_{i+1}|``; ascending, no early exit (a select
-    per lane and row)."""
-    qd = ql.qd
-    qe = ql.qe
-    js = ql.js
+def _ql_scan_rows(qd, qe, js, eps2, lmin):
+    """Per running lane from its row ``l`` (``js`` row 0) down: ``f``, the
+    first row whose coupling to the next is not negligible (rows l..f-1
+    are 1x1 blocks: eigenvalues), and ``m``, the first negligible coupling
+    at or after f (n - 1 if none), into ``js`` rows 1, 2: the window of the
+    next sweep is [f, m].  dsterf's test ``e_i**2 <= eps**2 |d_i d_{i+1}|``;
+    ascending, no early exit (a select per lane and row).  The plain
+    reference of :func:`._ql_ir._ql_scan_simd` (bit-identical, what the
+    kernel runs)."""
     n = qd.shape[0]
     for l in range(LANES):
         js[1, l] = n - 1
@@ -189,20 +188,42 @@ def _ql_control(ql, nmaxit):
             continue
         js[3, l] += 1
         running += 1
-        p = qd[f, l]
-        rte = math.sqrt(qe[f, l])
-        sg = (qd[f + 1, l] - p) / (2.0 * rte)
-        r = math.hypot(sg, 1.0)
-        sigma = T(p - rte / (sg + math.copysign(r, sg)))
-        gamma = T(qd[m, l] - sigma)
-        fs[0, l] = sigma
-        fs[1, l] = 1.0
-        fs[2, l] = 0.0
-        fs[3, l] = gamma * gamma
-        fs[4, l] = gamma
         lo = min(lo, f)
         hi = max(hi, m - 1)
+    _ql_shifts(ql)
     return lo, hi, running
+
+
+@kernel_loop
+def _ql_shifts(ql):
+    """dsterf's shift (the eigenvalue of the window's top 2x2 nearer d_f)
+    and the sweep's start for every lane with a window [f, m] (``js`` rows
+    1, 2; f < m); one branch-free lane loop (the others compute on row
+    n - 2 and discard).  ``sqrt(sg**2 + 1)`` for dlapy2: where it
+    overflows, the shift is d_f either way."""
+    qd = ql.qd
+    qe = ql.qe
+    fs = ql.fs
+    js = ql.js
+    n = qd.shape[0]
+    T = qd.dtype.type
+    one = T(1.0)
+    two = T(2.0)
+    for l in range(LANES):
+        sweeps = js[1, l] < js[2, l]
+        f = min(js[1, l], n - 2)
+        m = min(js[2, l], n - 1)
+        p = qd[f, l]
+        rte = math.sqrt(qe[f, l])
+        sg = (qd[f + 1, l] - p) / (two * rte)
+        r = math.sqrt(sg * sg + one)
+        sigma = p - rte / (sg + (r if sg >= 0 else -r))
+        gamma = qd[m, l] - sigma
+        fs[0, l] = sigma if sweeps else fs[0, l]
+        fs[1, l] = one if sweeps else fs[1, l]
+        fs[2, l] = T(0.0) if sweeps else fs[2, l]
+        fs[3, l] = gamma * gamma if sweeps else fs[3, l]
+        fs[4, l] = gamma if sweeps else fs[4, l]
 
 
 @kernel_loop
@@ -268,7 +289,7 @@ def _ql_run(ql, eps, nmaxit):
         for l in range(LANES):
             if js[4, l] == 0:
                 lmin = min(lmin, js[0, l])
-        _ql_scan(ql, eps2, lmin)
+        _ql_scan_simd(ql.qd, ql.qe, js, eps2, lmin)
         lo, hi, running = _ql_control(ql, nmaxit)
         if hi >= lo:
             _ql_sweep(ql, lo, hi)
@@ -288,11 +309,13 @@ def _sort_lanes(qd, col):
             qd[i, l] = col[i]
 
 
-#: Refinement queue of a block: ``rf`` (4, n LANES) the verified ends a, b,
-#: the step g and the phase (+1 search up, -1 down, 3 bisect); ``ri`` (2, n
-#: LANES) int64 the lane and the index; ``sl`` (2, 2 _VEC) int64 per slot of
-#: a gathered pass its job (-1 idle) and the counts it took.
-Refine = namedtuple("Refine", ["rf", "ri", "sl"])
+#: Refinement queues of a block, lane l's k-th job at ``l n + k``: ``rf``
+#: (4, n LANES) the verified ends a, b, the step g and the phase (+1 search
+#: up, -1 down, 3 bisect); ``ri`` (n LANES,) int64 the index; ``sl`` (3,
+#: LANES) int64 per lane the queue's length, the position in it and the
+#: counts the current job took; ``x`` (LANES,), ``st`` (6, LANES) a pass's
+#: shifts and states.
+Refine = namedtuple("Refine", ["rf", "ri", "sl", "x", "st"])
 
 
 @kernel_inner(inline="always")
@@ -304,8 +327,7 @@ def _passes_stop(lo, hi, atol, pivmin, rtol):
 @kernel_loop
 def _certify(slots, ql, cb, st, ok, rq, pivmin, rtol):
     """Sturm counts at ``w_i -+ h`` for every eigenvalue ``w_i`` (sorted,
-    ``ql.qd``) of every lane; return the number of entries queued in
-    ``rq`` for :func:`_refine`.
+    ``ql.qd``) of every lane; jobs for :func:`_refine` into ``rq``.
 
     ``h`` is half the engine's tolerance at ``w_i`` (the user's ``atol``
     capped at ``eps max|Gershgorin bound|``, ``fs[5]``: a narrower bracket
@@ -317,7 +339,7 @@ def _certify(slots, ql, cb, st, ok, rq, pivmin, rtol):
     point where the count steps by as much, so a proposal can sit just
     beside the bracket the counts define: when one count says on which
     side eigenvalue i lies, that count is a verified end, and the job is
-    queued.  Both counts against (a count that is not monotone): not
+    queued (lane l's k-th job at ``l n + k``, ``rq.sl[0, l]`` jobs).  Both counts against (a count that is not monotone): not
     certified.  ``cb`` (3, LANES) is work space.
     """
     qd = ql.qd
@@ -330,7 +352,9 @@ def _certify(slots, ql, cb, st, ok, rq, pivmin, rtol):
     x = cb[0]
     h = cb[1]
     c1 = cb[2]
-    nq = 0
+    nql = rq.sl[0]
+    for l in range(LANES):
+        nql[l] = 0
     for i in range(n):
         for l in range(LANES):
             wl = qd[i, l]
@@ -353,67 +377,62 @@ def _certify(slots, ql, cb, st, ok, rq, pivmin, rtol):
             ok[i, l] = lo_ok and hi_ok and _passes_stop(wl - h[l], wl + h[l], atol[l], pivmin, rtol)
             if lo_ok != hi_ok and slots.job[l] >= 0:
                 up = lo_ok  # eigenvalue i lies above w + h (else below w - h)
-                rq.rf[0, nq] = wl + h[l] if up else -np.inf
-                rq.rf[1, nq] = np.inf if up else wl - h[l]
-                rq.rf[2, nq] = two * h[l]
-                rq.rf[3, nq] = 1.0 if up else -1.0
-                rq.ri[0, nq] = l
-                rq.ri[1, nq] = i
-                nq += 1
-    return nq
+                q = l * n + nql[l]
+                rq.rf[0, q] = wl + h[l] if up else -np.inf
+                rq.rf[1, q] = np.inf if up else wl - h[l]
+                rq.rf[2, q] = two * h[l]
+                rq.rf[3, q] = 1.0 if up else -1.0
+                rq.ri[q] = i
+                nql[l] += 1
 
 
 @kernel_loop
-def _refine(slots, ql, ps, ok, rq, nq, pivmin, rtol):
-    """Finish the queued jobs of :func:`_certify` by counts, up to 2 _VEC
-    at a time in gathered passes (``_sturm_pass_gather``): from the
+def _refine(slots, ql, ok, rq, pivmin, rtol):
+    """Finish the queued jobs of :func:`_certify` by counts: from the
     verified end, steps 2h, 4h, 8h, ... outwards until a count verifies the
     other end, then bisection until the bracket passes the stopping test;
     the value is its midpoint (as bisection returns it) and ``ok``.  Jobs
-    out of ``_STEPS`` counts stay not certified."""
+    out of ``_STEPS`` counts stay not certified.
+
+    Each lane works through its own queue, one count per full pass over
+    all lanes (lanes with nothing left count at 0 and discard it): the
+    queues are about equally long (a third to three quarters of n), and a
+    full pass loads rows whole where a gathered one assembles them lane by
+    lane.
+    """
     qd = ql.qd
     atol = slots.atol
+    n = qd.shape[0]
     T = qd.dtype.type
     half = T(0.5)
     two = T(2.0)
     rf = rq.rf
     ri = rq.ri
-    act = ps.act
-    gx = ps.gx
-    gst = ps.gst
-    cap = gx.shape[0]
-    slot_job = rq.sl[0]
-    steps = rq.sl[1]
-    nxt = 0
+    nql = rq.sl[0]
+    cur = rq.sl[1]  # position in the lane's queue; nql[l]: done
+    steps = rq.sl[2]
+    x = rq.x
+    st = rq.st
     busy = 0
-    for t in range(cap):
-        slot_job[t] = -1
-        if nxt < nq:
-            slot_job[t] = nxt
-            steps[t] = 0
-            nxt += 1
-            busy += 1
+    for l in range(LANES):
+        cur[l] = 0
+        steps[l] = 0
+        busy += nql[l] > 0
     while busy > 0:
-        nact = 0
-        for t in range(cap):
-            if slot_job[t] >= 0:
-                q = slot_job[t]
+        for l in range(LANES):
+            x[l] = T(0.0)
+            if cur[l] < nql[l]:
+                q = l * n + cur[l]
                 ph = rf[3, q]
-                act[nact] = ri[0, q]
-                gx[nact] = rf[0, q] + rf[2, q] if ph == 1.0 else (
-                    rf[1, q] - rf[2, q] if ph == -1.0 else half * (rf[0, q] + rf[1, q]))
-                nact += 1
-        _sturm_pass_gather(slots.db, slots.e2b, gx, pivmin, gst, act, nact)
-        u = 0
-        for t in range(cap):
-            if slot_job[t] < 0:
+                x[l] = rf[0, q] + rf[2, q] if ph == 1.0 else (rf[1, q] - rf[2, q] if ph == -1.0 else half * (rf[0, q] + rf[1, q]))
+        _sturm_pass(slots.db, slots.e2b, x, pivmin, st)
+        for l in range(LANES):
+            if cur[l] >= nql[l]:
                 continue
-            q = slot_job[t]
-            l = ri[0, q]
-            i = ri[1, q]
-            xs = gx[u]
-            below = gst[5, u] <= i  # xs is a lower end
-            u += 1
+            q = l * n + cur[l]
+            i = ri[q]
+            xs = x[l]
+            below = st[5, l] <= i  # xs is a lower end
             ph = rf[3, q]
             if below:
                 rf[0, q] = xs
@@ -422,21 +441,17 @@ def _refine(slots, ql, ps, ok, rq, nq, pivmin, rtol):
             if (ph == 1.0 and not below) or (ph == -1.0 and below):
                 rf[3, q] = 3.0  # bracketed: bisect
             rf[2, q] = two * rf[2, q]
-            steps[t] += 1
+            steps[l] += 1
             lo = rf[0, q]
             hi = rf[1, q]
             done = rf[3, q] == 3.0 and _passes_stop(lo, hi, atol[l], pivmin, rtol)
             if done:
                 qd[i, l] = half * (lo + hi)
                 ok[i, l] = True
-            if done or steps[t] >= _STEPS:
-                slot_job[t] = -1
-                busy -= 1
-                if nxt < nq:
-                    slot_job[t] = nxt
-                    steps[t] = 0
-                    nxt += 1
-                    busy += 1
+            if done or steps[l] >= _STEPS:
+                cur[l] += 1
+                steps[l] = 0
+                busy -= cur[l] >= nql[l]
 
 
 @kernel_inner
@@ -460,8 +475,8 @@ def _ql_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ok, in
     ql = QL(np.empty((n, ROW), d.dtype), np.empty((n, ROW), d.dtype), np.zeros((6, LANES), d.dtype),
             np.zeros((6, LANES), np.int64), np.empty(n, d.dtype))
     cb = np.zeros((3, LANES), d.dtype)
-    rq = Refine(np.empty((4, n * LANES), d.dtype), np.empty((2, n * LANES), np.int64),
-                np.empty((2, 2 * _VEC), np.int64))
+    rq = Refine(np.empty((4, n * LANES), d.dtype), np.empty(n * LANES, np.int64),
+                np.zeros((3, LANES), np.int64), np.zeros(LANES, d.dtype), np.zeros((6, LANES), d.dtype))
     okb = np.zeros((n, LANES), np.bool_)
     nmaxit = _MAXIT * n
     nxt = start
@@ -485,8 +500,8 @@ def _ql_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ok, in
         _ql_load(slots, ql)
         _ql_run(ql, eps, nmaxit)
         _sort_lanes(ql.qd, ql.col)
-        nq = _certify(slots, ql, cb, ps.st, okb, rq, pivmin, rtol)
-        _refine(slots, ql, ps, okb, rq, nq, pivmin, rtol)
+        _certify(slots, ql, cb, ps.st, okb, rq, pivmin, rtol)
+        _refine(slots, ql, okb, rq, pivmin, rtol)
         for l in range(LANES):
             j = slots.job[l]
             if j < 0:
