@@ -23,7 +23,8 @@ from tridiag_numba import _ql_lanes as Q
 from tridiag_numba._bisect import _block_state
 from tridiag_numba._lanes import Jobs, _fill_block
 from tridiag_numba._layout import LANES, ROW
-from tridiag_numba._ql_ir import _ql_scan_simd, _ql_sweep_simd
+from tridiag_numba._ql_ir import _ql_scan_simd, _ql_sweep_simd, _sturm_count_simd
+from tridiag_numba._sturm import _sturm_pass
 from tridiag_numba.matrices import split_matrix
 
 from conftest import CASES, DTYPES, get_case
@@ -150,6 +151,32 @@ def test_scan_ir_matches_reference(dtype, n):
         outs.append(j)
     np.testing.assert_array_equal(outs[1], outs[0])
     assert (outs[0][1] >= js[0]).all() or n == 2
+
+
+@numba.njit(error_model="numpy")
+def _counts_both(db, e2b, x, pivmin, st, cnt):
+    _sturm_pass(db, e2b, x, pivmin, st)
+    _sturm_count_simd(db, e2b, x, pivmin, cnt)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 2, 7, 100])
+def test_count_only_pass_matches_sturm_pass(dtype, n):
+    """The certification's count-only pass gives the engine's counts
+    (``_sturm_pass``), also at shifts on eigenvalues and at pivmin."""
+    rng = np.random.default_rng(n)
+    db = rng.standard_normal((n, ROW)).astype(dtype)
+    e2b = (rng.standard_normal((n, ROW)) ** 2).astype(dtype)
+    e2b[0] = 0.0
+    e2b[rng.random((n, ROW)) < 0.1] = 0.0
+    pivmin = dtype(np.finfo(dtype).tiny)
+    for trial in range(20):
+        x = rng.standard_normal(LANES).astype(dtype) * 2
+        x[:4] = db[0, :4]  # exact zero pivots
+        st = np.zeros((6, LANES), dtype)
+        cnt = np.zeros(LANES, dtype)
+        _counts_both(db, e2b, x, pivmin, st, cnt)
+        np.testing.assert_array_equal(cnt, st[5])
 
 
 # --------------------------------------------------- LAPACK tester families

@@ -1,4 +1,6 @@
-"""LLVM-IR form of the lane QL sweep (:func:`._ql_lanes._ql_sweep`).
+"""LLVM-IR forms of the lane QL's loops: the sweep
+(:func:`._ql_lanes._ql_sweep`), the deflation scan and a count-only Sturm
+pass for certification.
 
 Written in numba, the sweep's lane loop loads and stores the five state
 rows of every lane through memory at every row, and LLVM guards the
@@ -18,7 +20,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._layout import LANES
-from ._sturm_ir import _VEC, _ir_arrays, _ir_splat
+from ._sturm_ir import _VEC, _check_sturm_types, _ir_arrays, _ir_splat
 
 
 @intrinsic(prefer_literal=False)
@@ -161,6 +163,65 @@ def _ql_scan_simd(typingctx, qd, qe, js, eps2, lmin):
         for g in range(groups):
             builder.store(builder.load(f[g]), ptr(jsa, ir.Constant(i64, 1), jrow, g, ivty), align=8)
             builder.store(builder.load(m[g]), ptr(jsa, ir.Constant(i64, 2), jrow, g, ivty), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=False)
+def _sturm_count_simd(typingctx, db, e2b, x, pivmin, cnt):
+    """The count of :func:`._sturm_ir._sturm_pass_simd` without its
+    Laguerre sums: the same pivots ``q = (d - x) - e2 r``, ``|q| < pivmin
+    -> -pivmin``, ``r = 1/q``, operation for operation, so the counts are
+    identical (tested); into ``cnt`` (LANES,) of the matrix's dtype.
+    Certification needs only counts, and the sums cost ~35% of a pass."""
+    _check_sturm_types(db, e2b, x, db)
+    if not (isinstance(cnt, types.Array) and cnt.ndim == 1 and cnt.layout == "C" and cnt.dtype == db.dtype):
+        raise numba.core.errors.TypingError("Sturm count: cnt must be a C-contiguous 1-D array of db's dtype")
+    sig = types.void(db, e2b, x, pivmin, cnt)
+
+    def codegen(context, builder, signature, args):
+        dbt, pt = signature.args[0], signature.args[3]
+        fty = context.get_value_type(dbt.dtype)
+        bits = 64 if isinstance(fty, ir.DoubleType) else 32
+        vty = ir.VectorType(fty, _VEC)
+        ity = ir.VectorType(ir.IntType(bits), _VEC)
+        vptr = vty.as_pointer()
+        i64 = ir.IntType(64)
+        dba, e2ba, xa, _, ca = _ir_arrays(context, builder, signature, args)
+        drow = builder.extract_value(dba.shape, 1)
+        erow = builder.extract_value(e2ba.shape, 1)
+        n = builder.extract_value(dba.shape, 0)
+        groups = LANES // _VEC
+        fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty]), f"llvm.fabs.v{_VEC}f{bits}")
+        zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * _VEC)
+        one = ir.Constant(vty, [ir.Constant(fty, 1.0)] * _VEC)
+        piv = _ir_splat(builder, vty, context.cast(builder, args[3], pt, dbt.dtype))
+        negpiv = builder.fsub(zero, piv)
+        signbit = ir.Constant(ity, [ir.Constant(ir.IntType(bits), bits - 1)] * _VEC)
+
+        def vload(base, off):
+            return builder.load(builder.bitcast(builder.gep(base, [off]), vptr), align=8)
+
+        xs = [vload(xa.data, ir.Constant(i64, g * _VEC)) for g in range(groups)]
+        rp = [cgutils.alloca_once_value(builder, zero) for _ in range(groups)]
+        count = [cgutils.alloca_once_value(builder, ir.Constant(ity, [ir.Constant(ir.IntType(bits), 0)] * _VEC))
+                 for _ in range(groups)]
+        with cgutils.for_range(builder, n) as loop:
+            i = loop.index
+            for g in range(groups):
+                goff = ir.Constant(i64, g * _VEC)
+                dv = vload(dba.data, builder.add(builder.mul(i, drow), goff))
+                e2 = vload(e2ba.data, builder.add(builder.mul(i, erow), goff))
+                z = builder.fmul(e2, builder.load(rp[g]))
+                q = builder.fsub(builder.fsub(dv, xs[g]), z)
+                q = builder.select(builder.fcmp_ordered(">=", builder.call(fabs, [q]), piv), q, negpiv)
+                builder.store(builder.fdiv(one, q), rp[g])
+                neg = builder.lshr(builder.bitcast(q, ity), signbit)
+                builder.store(builder.add(builder.load(count[g]), neg), count[g])
+        for g in range(groups):
+            builder.store(builder.sitofp(builder.load(count[g]), vty),
+                          builder.bitcast(builder.gep(ca.data, [ir.Constant(i64, g * _VEC)]), vptr), align=8)
         return context.get_dummy_value()
 
     return sig, codegen

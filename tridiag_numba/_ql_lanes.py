@@ -2,7 +2,8 @@
 SIMD lanes, each result certified by Sturm counts (:func:`_ql_block`).
 
 A speed trick beside its plain reference: QL *proposes* eigenvalues, the
-bisection engine's own Sturm count (:func:`._sturm._sturm_pass`, on the
+bisection engine's own Sturm count (:func:`._sturm._sturm_pass`, here its count-only
+form :func:`._ql_ir._sturm_count_simd`, identical counts; on the
 same scaled and split matrix, with the same pivmin) *decides*.  A proposal
 ``w_i`` (sorted, index i) is returned only when the counts at
 ``lo = w_i - h`` and ``hi = w_i + h`` give ``count(lo) <= i < count(hi)``
@@ -47,8 +48,7 @@ from ._jit import kernel_inner, kernel_loop, kernel_parallel, kernel_serial
 from ._lanes import Jobs, _fill_block
 from ._bisect import _block_state
 from ._layout import INFO_NONFINITE, INFO_NO_CONVERGENCE, INFO_OK, LANES, ROW
-from ._ql_ir import _ql_scan_simd, _ql_sweep_simd
-from ._sturm import _sturm_pass
+from ._ql_ir import _ql_scan_simd, _ql_sweep_simd, _sturm_count_simd
 
 #: dsterf's iteration limit: 30 sweeps per eigenvalue on average.
 _MAXIT = 30
@@ -339,7 +339,8 @@ def _certify(slots, ql, cb, st, ok, rq, pivmin, rtol):
     point where the count steps by as much, so a proposal can sit just
     beside the bracket the counts define: when one count says on which
     side eigenvalue i lies, that count is a verified end, and the job is
-    queued (lane l's k-th job at ``l n + k``, ``rq.sl[0, l]`` jobs).  Both counts against (a count that is not monotone): not
+    queued (lane l's k-th job at ``l n + k``, ``rq.sl[0, l]`` jobs).  Both
+    counts against (a count that is not monotone): not
     certified.  ``cb`` (3, LANES) is work space.
     """
     qd = ql.qd
@@ -365,11 +366,11 @@ def _certify(slots, ql, cb, st, ok, rq, pivmin, rtol):
                 hl = half * hl
             h[l] = hl
             x[l] = wl - hl
-        _sturm_pass(slots.db, slots.e2b, x, pivmin, st)
+        _sturm_count_simd(slots.db, slots.e2b, x, pivmin, st[5])
         for l in range(LANES):
             c1[l] = st[5, l]
             x[l] = qd[i, l] + h[l]
-        _sturm_pass(slots.db, slots.e2b, x, pivmin, st)
+        _sturm_count_simd(slots.db, slots.e2b, x, pivmin, st[5])
         for l in range(LANES):
             wl = qd[i, l]
             lo_ok = c1[l] <= i
@@ -425,7 +426,7 @@ def _refine(slots, ql, ok, rq, pivmin, rtol):
                 q = l * n + cur[l]
                 ph = rf[3, q]
                 x[l] = rf[0, q] + rf[2, q] if ph == 1.0 else (rf[1, q] - rf[2, q] if ph == -1.0 else half * (rf[0, q] + rf[1, q]))
-        _sturm_pass(slots.db, slots.e2b, x, pivmin, st)
+        _sturm_count_simd(slots.db, slots.e2b, x, pivmin, st[5])
         for l in range(LANES):
             if cur[l] >= nql[l]:
                 continue
