@@ -53,7 +53,7 @@ from ._ql_ir import _ql_scan_simd, _ql_sweep_simd, _sturm_count_simd
 #: dsterf's iteration limit: 30 sweeps per eigenvalue on average.
 _MAXIT = 30
 #: Counts a proposal's bracket may step by (see :func:`_certify`).
-_STEPS = 8
+_STEPS = 14
 
 #: QL state of a block: ``qd``/``qe`` (n, ROW) the diagonal and the squared
 #: off-diagonal (``qe[i]`` couples rows i and i+1; ``qe[n-1] = 0``);
