@@ -408,21 +408,35 @@ def test_sturm_pass_intrinsics_match_scalar_steps(dtype):
 def test_block_moments_matches_row_loops(dtype, n):
     """``_block_moments`` (LLVM IR, accumulators in registers) gives, bit for
     bit, what row-by-row loops in the dtype's arithmetic give: Gershgorin
-    bounds, sum d, sum d**2, sum e**2 (float64 sums), and e**2 flushed to
-    zero below safemin -- including idle zero slots and tiny entries."""
+    bounds, sum d, sum d**2, sum e**2 (float64 sums), e**2 flushed to zero
+    below safemin and then split as dstebz splits (``_split_e2``), and the
+    slots with a 1x1 block -- including idle zero slots, tiny entries and
+    splits (whole, at the ends, next to each other)."""
     from numba import njit
 
     import tridiag_numba._kernels as K
 
-    moments = njit(lambda db, e2b, acc, safemin: K._block_moments(db, e2b, acc, safemin))
+    moments = njit(lambda db, e2b, acc, safemin, eps, single: K._block_moments(db, e2b, acc, safemin, eps, single))
     rng = np.random.default_rng(5)
     safemin = float(np.finfo(dtype).tiny)
+    eps = float(np.finfo(dtype).eps)
     db = np.zeros((n, K.ROW), dtype)
     e2b = np.zeros((n, K.ROW), dtype)
     db[:, :29] = rng.standard_normal((n, 29)) / 2
     e2b[1:, :29] = np.abs(rng.standard_normal((n - 1, 29)) / 2)
     if n > 2:
         e2b[2, 4] = np.sqrt(safemin) / 4  # its square is flushed
+        e2b[1:, 5] = 1e-3 * eps  # every row splits: all 1x1 blocks
+        e2b[n - 1, 6] = 1e-3 * eps  # the last row is a 1x1 block
+        e2b[1, 7] = 1e-3 * eps  # the first row is a 1x1 block
+        db[3, 8] = 0.0  # d = 0 next to e: the test's threshold is safemin alone
+        e2b[3, 8] = np.sqrt(safemin) * 2  # kept: its square is above safemin
+        e2b[4, 8] = 0.0
+        db[:, 9] = 1e4
+        e2b[2, 9] = 0.5 * 1e4 * eps  # split: e**2 < eps**2 |d d| (relative test)
+        e2b[3, 9] = 2.0 * 1e4 * eps  # kept
+        db[3:5, 10] = np.sqrt(safemin) / eps  # eps**2 |d d| = safemin: the safemin term decides
+        e2b[4, 10] = np.sqrt(1.5 * safemin)  # not flushed, but split
     want_e = e2b.copy()
     gl = np.full(K.LANES, np.inf)
     gu = np.full(K.LANES, -np.inf)
@@ -440,11 +454,123 @@ def test_block_moments_matches_row_loops(dtype, n):
         e2 = ep * ep
         sums[2] += e2
         want_e[i, : K.LANES] = np.where(e2.astype(np.float64) >= safemin, e2, dtype(0))
+    # The splits and 1x1 blocks, as the numba loops computed them (_split_e2 in
+    # the dtype's arithmetic; row 0 stays zero).
+    eps2, tiny = dtype(eps * eps), dtype(safemin)
+    single = np.zeros(K.LANES, np.int64)
+    with np.errstate(invalid="ignore"):
+        for i in range(1, n):
+            e2 = want_e[i, : K.LANES]
+            thr = eps2 * np.abs(db[i - 1, : K.LANES] * db[i, : K.LANES]) + tiny
+            want_e[i, : K.LANES] = np.where(e2 >= thr, e2, e2 - e2)
+    for i in range(1, n):
+        single |= (want_e[i - 1, : K.LANES] == 0) & (want_e[i, : K.LANES] == 0)
+    single |= want_e[n - 1, : K.LANES] == 0
+    if n > 2:
+        assert single[5:8].all() and not single[9] and (want_e[1:, 5] == 0).all(), "the cases above"
+        assert want_e[2, 9] == 0 and want_e[3, 9] > 0 and want_e[3, 8] > 0 and want_e[4, 10] == 0
     acc = np.full((5, K.LANES), 7.0)
+    got_single = np.full(K.LANES, 7, np.int64)
     got_e = e2b.copy()
-    moments(db, got_e, acc, safemin)
+    moments(db, got_e, acc, safemin, eps, got_single)
     np.testing.assert_array_equal(acc[0], gl)
     np.testing.assert_array_equal(acc[1], gu)
     np.testing.assert_array_equal(acc[2:], sums)
     np.testing.assert_array_equal(got_e[:, : K.LANES], want_e[:, : K.LANES])
     np.testing.assert_array_equal(got_e[:, K.LANES :], e2b[:, K.LANES :])
+    np.testing.assert_array_equal(got_single, single)
+
+
+def _plain_eigvec_lanes(d, e, ws, ks, eps):
+    """The lane kernel's inverse iteration written plainly, one loop per
+    operation and all lanes at once in numpy: power-of-two scaling, dm = d -
+    w, the 1-norm, LU with partial pivoting (dlagtf), pivots perturbed to
+    eps ||T||_1, two solves (dlagts) of the scaled iterate, normalisation
+    with the largest entry positive.  Sums run row by row (numpy's pairwise
+    sum would round differently).  Returns the vectors (n, lanes), float64,
+    and which lanes pass dstein's growth test after the first solve (the
+    kernel redoes the others with the full dstein loop)."""
+    from numba import njit
+
+    import tridiag_numba._kernels as K
+
+    start = njit(lambda col, seed: K._start_vector(col, seed))
+    m, n = d.shape
+    ex = np.frexp(np.abs(np.concatenate([d, e], axis=1)).max(axis=1))[1]
+    h = ex // 2
+    ma, mb = np.ldexp(1.0, -h), np.ldexp(1.0, h - ex)
+    di = d.T.astype(np.float64) * ma * mb
+    ei = np.vstack([e.T.astype(np.float64) * ma * mb, np.zeros((1, m))])
+    eprev = np.vstack([np.zeros((1, m)), ei[:-1]])
+    nrm1 = (np.abs(di) + np.abs(ei) + np.abs(eprev)).max(axis=0)
+    nrm1 = np.where(nrm1 > 0, nrm1, 1.0)
+    dm = di - ws
+    mult, swap, u1, u2, piv = (np.zeros((n, m)) for _ in range(5))
+    a, b = dm[0].copy(), ei[0].copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k in range(n - 1):
+            c, a1, b1 = ei[k], dm[k + 1], ei[k + 1]
+            sw = np.abs(a) < np.abs(c)
+            den, num = np.where(sw, c, a), np.where(sw, a, c)
+            mult[k] = np.where(num != 0, num / den, 0.0)
+            swap[k], u1[k], u2[k], piv[k] = sw, np.where(sw, a1, b), np.where(sw, b1, 0.0), den
+            a, b = np.where(sw, b - mult[k] * a1, a1 - mult[k] * b), np.where(sw, -mult[k] * b1, b1)
+        piv[n - 1] = a
+    tol = eps * nrm1
+    piv = np.where(np.abs(piv) >= tol, piv, np.where(piv >= 0, tol, -tol))
+    y = np.empty((n, m))
+    col = np.empty(n)
+    for j, k in enumerate(ks):
+        start(col, k)
+        y[:, j] = col
+    for solve in range(2):
+        acc = np.zeros(m)
+        for i in range(n):
+            acc += np.abs(y[i])
+        y *= np.where(acc > 0, n * nrm1 * np.maximum(eps, np.abs(piv[n - 1])) / np.where(acc > 0, acc, 1), 0.0)
+        for k in range(n - 1):
+            yk, yk1 = y[k].copy(), y[k + 1].copy()
+            y[k] = np.where(swap[k] != 0, yk1, yk)
+            y[k + 1] = np.where(swap[k] != 0, yk - mult[k] * yk1, yk1 - mult[k] * yk)
+        y[n - 1] = y[n - 1] * (1.0 / piv[n - 1])
+        y[n - 2] = (y[n - 2] - u1[n - 2] * y[n - 1]) * (1.0 / piv[n - 2])
+        for k in range(n - 3, -1, -1):
+            y[k] = (y[k] - u1[k] * y[k + 1] - u2[k] * y[k + 2]) * (1.0 / piv[k])
+        if solve == 0:
+            grew = np.abs(y).max(axis=0) >= np.sqrt(0.1 / n)
+    nrm2 = np.zeros(m)
+    for i in range(n):
+        nrm2 += y[i] * y[i]
+    jmax = np.abs(y).argmax(axis=0)
+    scl = 1.0 / np.sqrt(nrm2)
+    return y * np.where(y[jmax, np.arange(m)] < 0, -scl, scl), grew
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [2, 3, 17, 100])
+def test_eigvec_lanes_match_plain_steps(dtype, n):
+    """The eigenvector lanes (``_eigvec_block``: fused sweeps, matrices loaded
+    eight lanes at a time, start vectors and their norms shared by lanes
+    with the same k) give, bit for bit, what the plain one-loop-per-operation
+    algorithm gives (:func:`_plain_eigvec_lanes`): for a full block and a
+    part-filled one, k the same for most lanes and different for some."""
+    import tridiag_numba._kernels as K
+    from tridiag_numba._api import _consts
+
+    rng = np.random.default_rng(11 + n)
+    eps, tiny = _consts(np.dtype(dtype))
+    for m in (K.LANES, 13):
+        d = (rng.standard_normal((m, n)) * 3).astype(dtype)
+        e = (rng.uniform(0.5, 2.0, (m, n - 1)) * rng.choice([-1, 1], (m, n - 1))).astype(dtype)
+        ks = np.full(m, n // 2, np.int64)
+        ks[3::5] = rng.integers(0, n, ks[3::5].size)
+        w = tn.kth_eigenvalue(d, e, ks)
+        _, ws, info = (np.empty(m, dtype), np.empty(m, dtype), np.empty(m, np.int32))
+        K.kth_eigenvalues_serial(d, e, np.arange(m), ks, 0.0, eps, tiny, m, np.empty(m, dtype), ws, info)
+        v = np.full((m, n, 1), np.nan, dtype)
+        vinfo = np.full(m, 7, np.int32)
+        K.eigenvector1_serial(d, e, ws.reshape(m, 1), ks.reshape(m, 1), eps, tiny, v, vinfo)
+        want, grew = _plain_eigvec_lanes(d, e, ws.astype(np.float64), ks, eps)
+        assert (vinfo == 0).all() and np.isfinite(w).all()
+        assert grew.sum() >= m // 2, "most lanes take the lane path"
+        np.testing.assert_array_equal(v[grew, :, 0], want.T[grew].astype(dtype), err_msg=f"m = {m}")

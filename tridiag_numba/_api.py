@@ -421,9 +421,8 @@ def _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype):
     the power of two the kernels use (input of the eigenvector kernel).
     """
     m = lane_b.shape[0]
-    out = np.empty((2, m), dtype)  # one allocation for w and ws
-    w = out[0]
-    ws = out[1]
+    w = np.empty(m, dtype)  # (two allocations cost less than one and two views)
+    ws = np.empty(m, dtype)
     info = np.zeros(m, np.int32)
     if m == 0:
         return w, ws, info

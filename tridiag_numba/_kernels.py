@@ -87,7 +87,6 @@ from ._lanes import (  # noqa: F401
     _start_counters,
     _fill_slot,
     _copy_scaled,
-    _split_block,
     _fill_block,
 )
 from ._bisect import (  # noqa: F401

@@ -289,32 +289,6 @@ def _zero_column(db, e2b, l):
 
 
 @kernel_loop
-def _split_block(slots, eps, safemin):
-    """dstebz's splits (:func:`_split_e2`) of all slots at once, and which
-    slots have a 1x1 block (``e2b`` rows i and i+1 both zero; row n counts
-    as zero) into ``single``."""
-    db = slots.db
-    e2b = slots.e2b
-    single = slots.single
-    n = db.shape[0]
-    L = LANES
-    T = db.dtype.type
-    eps2 = T(eps * eps)
-    tiny = T(safemin)
-    zero = T(0.0)
-    for i in range(1, n):
-        for l in range(L):
-            e2b[i, l] = _split_e2(e2b[i, l], db[i - 1, l], db[i, l], eps2, tiny)
-    for l in range(L):
-        single[l] = 0
-    for i in range(1, n):
-        for l in range(L):
-            single[l] |= (e2b[i - 1, l] == zero) & (e2b[i, l] == zero)
-    for l in range(L):
-        single[l] |= e2b[n - 1, l] == zero
-
-
-@kernel_loop
 def _fill_block(jobs, slots, br, nxt_job):
     """Load the first jobs into all slots of a block; return the new ``nxt_job``.
 
@@ -328,11 +302,11 @@ def _fill_block(jobs, slots, br, nxt_job):
     tmp = slots.sums
     # 1. Per slot: the scaled copy of its matrix.
     nxt_job = _copy_scaled(jobs, slots, nxt_job, tmp[0:2])
-    # 2. Gershgorin bounds and moments; then e**2 with the subnormal flush.
+    # 2. Gershgorin bounds and moments; e**2 with the subnormal flush, split
+    #    as dstebz splits (_split_e2), and the slots with a 1x1 block.
     acc = tmp[2:7]
-    _block_moments(slots.db, slots.e2b, acc, jobs.safemin)
-    # 3. Splits, then each busy slot's bracket and first shift.
-    _split_block(slots, jobs.eps, jobs.safemin)
+    _block_moments(slots.db, slots.e2b, acc, jobs.safemin, jobs.eps, slots.single)
+    # 3. Each busy slot's bracket and first shift.
     for l in range(LANES):
         j = slots.job[l]
         if j < 0:

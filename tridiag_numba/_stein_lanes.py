@@ -9,10 +9,18 @@ eigenvalue, step by step over all lanes of a block::
                          store vectors; fall back lane by lane
       _load_vec_lanes      raw copies of the block's matrices
       _shift_lanes         scale, shift by w, 1-norm, split test
-      _lu_lanes            LU of T - w I with partial pivoting (dlagtf)
-      _start_lanes         pseudo-random start vectors
+      _lu_lanes            LU of T - w I with partial pivoting (dlagtf),
+                           perturbed pivots and their reciprocals
+      _start_lanes         pseudo-random start vectors and their 1-norms
       _solve_lanes         one solve (dlagts) of every lane, + growth test
       _normalise_lanes     norm, sign, fallback flags
+
+Each step sweeps the block's (n, ROW) arrays as few times as the order of
+its floating-point operations allows (a sweep costs ~0.5-1 us at n = 100:
+the arrays do not fit in L1): work that does not depend on the order of the
+rows (a maximum, an element-wise scale or test) rides along a sweep that
+runs anyway; sums keep their row order, so the results are bit-identical to
+one loop per operation.
 """
 
 import math
@@ -37,9 +45,17 @@ VecBlock = namedtuple("VecBlock", ["dm", "eb", "U", "cur", "y", "col", "lane", "
 
 
 @kernel_inner(inline="always")
-def _load_vec_lanes(d, e, ws, start, stop, vb):
+def _load_vec_lanes(d, e, ws, start, stop, vb, src):
     """Raw copies of matrices start..stop, one per lane; non-finite matrices
-    and idle slots hold inert matrices (0 and the identity) with shift 0."""
+    and idle slots hold inert matrices (0 and the identity) with shift 0.
+
+    The copy transposes: each matrix becomes a column.  It runs eight lanes
+    (a 64-byte line of a row) at a time down the rows, so that each line is
+    written whole while it is in the cache; the two (n, ROW) arrays, 64 KB
+    at n = 100, do not fit in L1 (~1 us of a 25-lane block faster than
+    column by column).
+    ``src`` (LANES,) int64 work space: each lane's matrix, or -1 (idle) or
+    -2 (non-finite)."""
     n = d.shape[1]
     nl = stop - start
     dm = vb.dm
@@ -57,17 +73,18 @@ def _load_vec_lanes(d, e, ws, start, stop, vb):
         lane[0, l] = ma
         lane[1, l] = mb
         lane[2, l] = ws[b, 0] if finite else 0.0
-        if finite:
-            for i in range(n):
-                dm[i, l] = d[b, i]
-            for i in range(n - 1):
-                eb[i, l] = e[b, i]
-        else:
-            for i in range(n):
-                dm[i, l] = 0.0 if l < nl else 1.0
-            for i in range(n - 1):
-                eb[i, l] = 0.0
-        eb[n - 1, l] = 0.0
+        src[l] = b if finite else (-2 if l < nl else -1)
+    for g in range(0, LANES, 8):
+        for i in range(n):
+            for l in range(g, g + 8):
+                b = src[l]
+                dm[i, l] = d[b, i] if b >= 0 else (0.0 if b == -2 else 1.0)
+        for i in range(n - 1):
+            for l in range(g, g + 8):
+                b = src[l]
+                eb[i, l] = e[b, i] if b >= 0 else 0.0
+        for l in range(g, g + 8):
+            eb[n - 1, l] = 0.0
 
 
 @kernel_inner(inline="always")
@@ -75,7 +92,8 @@ def _shift_lanes(vb, eps, safemin):
     """Scale and shift every lane (``dm = d - w``), its 1-norm (max row
     sum) into ``lane[3]``; lanes whose matrix splits (as in
     :func:`._scaling._split_e2`) are flagged for the block-by-block
-    fallback."""
+    fallback.  One sweep: the split test of rows i-1, i runs at row i, on
+    row i-1's values carried in ``cur``."""
     dm = vb.dm
     eb = vb.eb
     lane = vb.lane
@@ -83,29 +101,39 @@ def _shift_lanes(vb, eps, safemin):
     ok = vb.ok
     n = dm.shape[0]
     L = LANES
+    eps2 = eps * eps
     for l in range(L):
-        lane[3, l] = 0.0
-        cur[0, l] = 0.0
-    for i in range(n):
+        ma = lane[0, l]
+        mb = lane[1, l]
+        di = dm[0, l] * ma * mb
+        ei = eb[0, l] * ma * mb
+        dm0 = di - lane[2, l]
+        dm[0, l] = dm0
+        eb[0, l] = ei
+        cur[0, l] = ei
+        cur[1, l] = dm0
+        rs = abs(di) + abs(ei)  # (+ |e_{-1}| = 0: the same bits)
+        lane[3, l] = rs if rs > 0.0 else 0.0
+    for i in range(1, n):
         for l in range(L):
             ma = lane[0, l]
             mb = lane[1, l]
+            w0 = lane[2, l]
             di = dm[i, l] * ma * mb
             ei = eb[i, l] * ma * mb
-            rs = abs(di) + abs(ei) + abs(cur[0, l])
-            dm[i, l] = di - lane[2, l]
+            eprev = cur[0, l]
+            rs = abs(di) + abs(ei) + abs(eprev)
+            dmi = di - w0
+            dm[i, l] = dmi
             eb[i, l] = ei
-            cur[0, l] = ei
             lane[3, l] = rs if rs > lane[3, l] else lane[3, l]
+            e2 = eprev * eprev
+            splits = e2 < eps2 * abs((cur[1, l] + w0) * (dmi + w0)) + safemin
+            ok[l] = ok[l] and not splits
+            cur[0, l] = ei
+            cur[1, l] = dmi
     for l in range(L):
         lane[3, l] = lane[3, l] if lane[3, l] > 0.0 else 1.0
-    eps2 = eps * eps
-    for i in range(n - 1):
-        for l in range(L):
-            w0 = lane[2, l]
-            e2 = eb[i, l] * eb[i, l]
-            splits = e2 < eps2 * abs((dm[i, l] + w0) * (dm[i + 1, l] + w0)) + safemin
-            ok[l] = ok[l] and not splits
 
 
 @kernel_inner(inline="always")
@@ -136,39 +164,48 @@ def _lu_lanes(vb, eps):
             den = ck if swap else ak
             num = ak if swap else ck
             mult = num / den if num != 0.0 else 0.0
-            U[k, 0, l] = den
             U[k, 1, l] = ak1 if swap else bk
             U[k, 2, l] = bk1 if swap else 0.0
             U[k, 3, l] = mult
             U[k, 4, l] = 1.0 if swap else 0.0
             cur[0, l] = (bk - mult * ak1) if swap else (ak1 - mult * bk)
             cur[1, l] = -mult * bk1 if swap else bk1
-    for l in range(L):
-        U[n - 1, 0, l] = cur[0, l]
-    for i in range(n):
-        for l in range(L):
+            # The pivot, perturbed once the step is done (the solves use it).
             tolpiv = eps * lane[3, l]
-            p = U[i, 0, l]
-            p = p if abs(p) >= tolpiv else (tolpiv if p >= 0.0 else -tolpiv)
-            U[i, 0, l] = p
-            U[i, 5, l] = 1.0 / p
+            p = den if abs(den) >= tolpiv else (tolpiv if den >= 0.0 else -tolpiv)
+            U[k, 0, l] = p
+            U[k, 5, l] = 1.0 / p
+    for l in range(L):
+        tolpiv = eps * lane[3, l]
+        p = cur[0, l]
+        p = p if abs(p) >= tolpiv else (tolpiv if p >= 0.0 else -tolpiv)
+        U[n - 1, 0, l] = p
+        U[n - 1, 5, l] = 1.0 / p
 
 
 @kernel_inner(inline="always")
 def _start_lanes(kidx, start, stop, vb):
-    """Start vectors (:func:`._stein._start_vector`, seeded by the index).
+    """Start vectors (:func:`._stein._start_vector`, seeded by the index),
+    and each one's 1-norm into ``acc`` (summed in row order, as
+    :func:`_solve_lanes` sums a lane).
 
     Usually every matrix asks for the same k, so all lanes get the first
     lane's vector row by row, and only lanes with another k are redone
-    (each vector generated once per run of equal k)."""
+    (each vector generated, and its norm summed, once per run of equal k)."""
     y = vb.y
     col = vb.col
+    acc = vb.acc
     n = y.shape[0]
     seed = kidx[start, 0]
     _start_vector(col, seed)
+    s = 0.0
+    for i in range(n):
+        s += abs(col[i])
     for i in range(n):
         for l in range(LANES):
             y[i, l] = col[i]
+    for l in range(LANES):
+        acc[l] = s
     for l in range(1, stop - start):
         k = kidx[start + l, 0]
         if k == kidx[start, 0]:
@@ -176,16 +213,21 @@ def _start_lanes(kidx, start, stop, vb):
         if k != seed:
             seed = k
             _start_vector(col, seed)
+            s = 0.0
+            for i in range(n):
+                s += abs(col[i])
         for i in range(n):
             y[i, l] = col[i]
+        acc[l] = s
 
 
 @kernel_inner(inline="always")
 def _solve_lanes(vb, eps, growth):
     """One step of inverse iteration on every lane: scale ``y`` (as dstein
     does), then solve ``(T - w I) y_new = y`` with the LU (dlagts).  With
-    ``growth``, lanes whose solution stays below dstein's growth threshold
-    sqrt(0.1 / n) are flagged for the fallback."""
+    ``growth`` (the first solve, on the start vectors, whose 1-norms
+    :func:`_start_lanes` left in ``acc``), lanes whose solution stays below
+    dstein's growth threshold sqrt(0.1 / n) are flagged for the fallback."""
     y = vb.y
     U = vb.U
     acc = vb.acc
@@ -193,42 +235,45 @@ def _solve_lanes(vb, eps, growth):
     ok = vb.ok
     n = y.shape[0]
     L = LANES
-    for l in range(L):
-        acc[l] = 0.0
-    for i in range(n):
+    if not growth:
         for l in range(L):
-            acc[l] += abs(y[i, l])
+            acc[l] = 0.0
+        for i in range(n):
+            for l in range(L):
+                acc[l] += abs(y[i, l])
     for l in range(L):
         acc[l] = n * lane[3, l] * max(eps, abs(U[n - 1, 0, l])) / acc[l] if acc[l] > 0.0 else 0.0
-    for i in range(n):
-        for l in range(L):
-            y[i, l] *= acc[l]
-    # L^-1 with the row swaps ...
+    # L^-1 with the row swaps, scaling each row as it is reached ...
+    for l in range(L):
+        y[0, l] *= acc[l]
     for k in range(n - 1):
         for l in range(L):
             yk = y[k, l]
-            yk1 = y[k + 1, l]
+            yk1 = y[k + 1, l] * acc[l]
             m = U[k, 3, l]
             swap = U[k, 4, l] != 0.0
             y[k, l] = yk1 if swap else yk
             y[k + 1, l] = (yk - m * yk1) if swap else (yk1 - m * yk)
     # ... then U^-1; multiplying by the pivots' reciprocals keeps the
-    # division's latency out of the chain.
+    # division's latency out of the chain.  With ``growth``, the largest
+    # |y| on the way into ``acc`` (in any order the same: NaN never wins).
     for l in range(L):
         y[n - 1, l] = y[n - 1, l] * U[n - 1, 5, l]
-    for l in range(L):
         y[n - 2, l] = (y[n - 2, l] - U[n - 2, 1, l] * y[n - 1, l]) * U[n - 2, 5, l]
+        if growth:
+            a = abs(y[n - 1, l])
+            b = abs(y[n - 2, l])
+            a = a if a > 0.0 else 0.0
+            acc[l] = b if b > a else a
     for k in range(n - 3, -1, -1):
         for l in range(L):
-            y[k, l] = (y[k, l] - U[k, 1, l] * y[k + 1, l] - U[k, 2, l] * y[k + 2, l]) * U[k, 5, l]
+            yk = (y[k, l] - U[k, 1, l] * y[k + 1, l] - U[k, 2, l] * y[k + 2, l]) * U[k, 5, l]
+            y[k, l] = yk
+            if growth:
+                a = abs(yk)
+                acc[l] = a if a > acc[l] else acc[l]
     if growth:
         dtpcrt = math.sqrt(0.1 / n)
-        for l in range(L):
-            acc[l] = 0.0
-        for i in range(n):
-            for l in range(L):
-                a = abs(y[i, l])
-                acc[l] = a if a > acc[l] else acc[l]
         for l in range(L):
             if not acc[l] >= dtpcrt:  # also catches NaN from overflow
                 ok[l] = False
@@ -287,7 +332,8 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
     vb = VecBlock(np.empty((n, ROW)), np.empty((n, ROW)), np.empty((n, 6, L)), np.empty((2, L)),
                   np.empty((n, ROW)), np.empty(n), np.empty((4, L)), np.ones(L, np.bool_), np.empty(L))
     nrm = np.zeros((2, L))
-    jmax = np.zeros(L, np.int64)
+    iw = np.zeros((2, L), np.int64)  # jmax (zeroed) and the lanes' matrices
+    jmax = iw[0]
     # The lane steps (see the module docstring), inlined here where the
     # record is allocated: LLVM sees the arrays' constant row lengths (ROW,
     # LANES) and proves the rows of ``y``/``U`` disjoint, which the lane
@@ -295,7 +341,7 @@ def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
     # slower).  Called from here directly, not from one inlined function of
     # steps: numba copies an inlined function's IR once per basic block, so
     # inlining the inlined steps again cost ~3 s of the first compile.
-    _load_vec_lanes(d, e, ws, start, stop, vb)
+    _load_vec_lanes(d, e, ws, start, stop, vb, iw[1])
     _shift_lanes(vb, eps, safemin)
     _lu_lanes(vb, eps)
     _start_lanes(kidx, start, stop, vb)

@@ -42,6 +42,14 @@ def _ir_splat(builder, vty, value):
     return v
 
 
+def _ir_fabs(builder, v):
+    """|v| of a float vector (llvm.fabs)."""
+    vty = v.type
+    bits = 64 if isinstance(vty.element, ir.DoubleType) else 32
+    fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty]), f"llvm.fabs.v{vty.count}f{bits}")
+    return builder.call(fabs, [v])
+
+
 def _check_sturm_types(db, e2b, x, st):
     """Typing-time checks shared by the Sturm pass intrinsics."""
     for a in (db, e2b, st):
@@ -250,35 +258,43 @@ def _sturm_pass_gather(typingctx, db, e2b, xg, pivmin, stg, act, nact):
 
 
 @intrinsic(prefer_literal=False)
-def _block_moments(typingctx, db, e2b, acc, safemin):
+def _block_moments(typingctx, db, e2b, acc, safemin, eps, single):
     """One sweep over a loaded block: per slot the Gershgorin bounds (radius
     ``|e_{i-1}| + |e_i|``, ``e2b`` still holding ``|e|``) into ``acc[0]`` /
     ``acc[1]``, ``sum d``, ``sum d**2`` and ``sum e**2`` into ``acc[2:5]``
     (float64), and ``e2b`` replaced by ``e**2``, flushed to zero below
-    ``safemin``.
+    ``safemin`` and then zeroed where dstebz splits the matrix
+    (:func:`._scaling._split_e2` with ``eps``, on the flushed value and
+    ``d`` of rows i-1, i; row 0 stays as it is, zero); ``single`` (LANES,)
+    int64 gets 1 for the slots whose split matrix has a 1x1 block (split
+    ``e2b`` rows i-1 and i both zero, row n counting as zero), else 0.
 
-    Written in numba these were three vectorised loops, each loading and
-    storing its accumulators every row (~2.2 us for a block of order 100);
-    here the twenty accumulator vectors stay in registers.  Operations and
-    their order are those of the loops (T arithmetic, then float64 sums), so
-    the results are bit-identical (checked in tests/test_core_accuracy.py).
+    Written in numba these were five vectorised loops, each loading and
+    storing its accumulators every row (~2.2 us for the three of the
+    moments, ~0.9 us for the two of the splits, for a block of order 100);
+    here the accumulators stay in registers.  Operations and their order
+    are those of the loops (T arithmetic, then float64 sums), so the results
+    are bit-identical (checked in tests/test_core_accuracy.py).
     """
     for a in (db, e2b, acc):
         if not (isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C" and isinstance(a.dtype, types.Float)):
             raise numba.core.errors.TypingError("_block_moments: C-contiguous 2-D float arrays required")
     if db.dtype != e2b.dtype or acc.dtype != types.float64:
         raise numba.core.errors.TypingError("_block_moments: db, e2b of one dtype and float64 acc required")
-    sig = types.void(db, e2b, acc, safemin)
+    if not (isinstance(single, types.Array) and single.ndim == 1 and single.dtype == types.int64):
+        raise numba.core.errors.TypingError("_block_moments: single must be a 1-D int64 array")
+    sig = types.void(db, e2b, acc, safemin, eps, single)
 
     def codegen(context, builder, signature, args):
         smv = args[3]
         dbt, smt = signature.args[0], signature.args[3]
+        epv, ept = args[4], signature.args[4]
         fty = context.get_value_type(dbt.dtype)
         dty = ir.DoubleType()
         vt = ir.VectorType(fty, _VEC)
         vd = ir.VectorType(dty, _VEC)
         i64 = ir.IntType(64)
-        dba, e2ba, acca, _ = _ir_arrays(context, builder, signature, args)
+        dba, e2ba, acca, _, _, sga = _ir_arrays(context, builder, signature, args)
         n = builder.extract_value(dba.shape, 0)
         drow = builder.extract_value(dba.shape, 1)
         erow = builder.extract_value(e2ba.shape, 1)
@@ -288,6 +304,12 @@ def _block_moments(typingctx, db, e2b, acc, safemin):
 
         safev = _ir_splat(builder, vd, safemin)
         zt = _ir_const(vt, 0.0)
+        # The split test's constants in T, as the numba loops take them: T(eps * eps), T(safemin).
+        eps64 = context.cast(builder, epv, ept, types.float64)
+        eps2v = _ir_splat(builder, vt, context.cast(builder, builder.fmul(eps64, eps64), types.float64, dbt.dtype))
+        tinyv = _ir_splat(builder, vt, context.cast(builder, safemin, types.float64, dbt.dtype))
+        bty = ir.VectorType(ir.IntType(1), _VEC)
+        no = ir.Constant(bty, [ir.Constant(ir.IntType(1), 0)] * _VEC)
 
         def widen(v):
             return v if fty == dty else builder.fpext(v, vd)
@@ -297,6 +319,11 @@ def _block_moments(typingctx, db, e2b, acc, safemin):
 
         inits = (float("inf"), float("-inf"), 0.0, 0.0, 0.0)
         accs = [[cgutils.alloca_once_value(builder, _ir_const(vd, v)) for _ in range(groups)] for v in inits]
+        # Carried per group: d of the previous row, whether its split e**2
+        # was zero, and the 1x1-block flags.
+        dprevs = [cgutils.alloca_once_value(builder, zt) for _ in range(groups)]
+        zprevs = [cgutils.alloca_once_value(builder, no) for _ in range(groups)]
+        sings = [cgutils.alloca_once_value(builder, no) for _ in range(groups)]
         last = builder.sub(n, ir.Constant(i64, 1))
         with cgutils.for_range(builder, n) as loop:
             i = loop.index
@@ -320,11 +347,29 @@ def _block_moments(typingctx, db, e2b, acc, safemin):
                 e2 = builder.fmul(ep, ep)
                 e2w = widen(e2)
                 builder.store(builder.fadd(builder.load(accs[4][g]), e2w), accs[4][g])
-                builder.store(builder.select(builder.fcmp_ordered(">=", e2w, safev), e2, zt), eptr, align=8)
+                ef = builder.select(builder.fcmp_ordered(">=", e2w, safev), e2, zt)
+                # dstebz's split (_split_e2): ef >= eps2 |d_{i-1} d_i| + safemin, else ef - ef.
+                # (Row 0, zero, stays zero: with d_{-1} = 0 its threshold is safemin.)
+                dprev = builder.load(dprevs[g])
+                thr = builder.fadd(builder.fmul(eps2v, _ir_fabs(builder, builder.fmul(dprev, di))), tinyv)
+                es = builder.select(builder.fcmp_ordered(">=", ef, thr), ef, builder.fsub(ef, ef))
+                builder.store(es, eptr, align=8)
+                zero_now = builder.fcmp_ordered("==", es, zt)
+                zprev = builder.load(zprevs[g])
+                sing = builder.load(sings[g])
+                sing = builder.or_(sing, builder.and_(zprev, zero_now))  # (zprev starts false)
+                builder.store(sing, sings[g])
+                builder.store(zero_now, zprevs[g])
+                builder.store(di, dprevs[g])
         for f in range(5):
             for g in range(groups):
                 off = builder.add(builder.mul(ir.Constant(i64, f), arow), ir.Constant(i64, g * _VEC))
                 builder.store(builder.load(accs[f][g]), ptr(acca.data, off, vd), align=8)
+        ity = ir.VectorType(i64, _VEC)
+        for g in range(groups):
+            # the last row counts: row n is zero
+            sing = builder.or_(builder.load(sings[g]), builder.load(zprevs[g]))
+            builder.store(builder.zext(sing, ity), ptr(sga.data, ir.Constant(i64, g * _VEC), ity), align=8)
         return context.get_dummy_value()
 
     return sig, codegen
