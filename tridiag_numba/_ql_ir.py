@@ -20,7 +20,14 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._layout import LANES
-from ._sturm_ir import _VEC, _check_sturm_types, _ir_arrays, _ir_splat
+from ._sturm_ir import _VEC, _check_sturm_types, _emit_pivot, _ir_arrays, _ir_const, _ir_fabs, _ir_splat
+
+
+def _lane_ptr(builder, arr, row, stride, g, ty):
+    """Pointer (to ``ty``) to vector ``g`` of _VEC lanes in row ``row`` of a
+    lane-interleaved array ``arr`` with row length ``stride``."""
+    off = builder.add(builder.mul(row, stride), ir.Constant(ir.IntType(64), g * _VEC))
+    return builder.bitcast(builder.gep(arr.data, [off]), ty.as_pointer())
 
 
 @intrinsic(prefer_literal=False)
@@ -50,18 +57,14 @@ def _ql_sweep_simd(typingctx, qd, qe, fs, js, lo, hi):
         jrow = builder.extract_value(jsa.shape, 1)
         groups = LANES // _VEC
 
-        def ptr(arr, row, stride, g, ty):
-            off = builder.add(builder.mul(row, stride), ir.Constant(i64, g * _VEC))
-            return builder.bitcast(builder.gep(arr.data, [off]), ty.as_pointer())
-
         def const_row(k):
             return ir.Constant(i64, k)
 
-        sigma = [builder.load(ptr(fsa, const_row(0), frow, g, vty), align=8) for g in range(groups)]
-        f = [builder.load(ptr(jsa, const_row(1), jrow, g, ivty), align=8) for g in range(groups)]
-        m = [builder.load(ptr(jsa, const_row(2), jrow, g, ivty), align=8) for g in range(groups)]
+        sigma = [builder.load(_lane_ptr(builder, fsa, const_row(0), frow, g, vty), align=8) for g in range(groups)]
+        f = [builder.load(_lane_ptr(builder, jsa, const_row(1), jrow, g, ivty), align=8) for g in range(groups)]
+        m = [builder.load(_lane_ptr(builder, jsa, const_row(2), jrow, g, ivty), align=8) for g in range(groups)]
         mlast = [builder.sub(m[g], _ir_splat(builder, ivty, ir.Constant(i64, 1))) for g in range(groups)]
-        state = [[cgutils.alloca_once_value(builder, builder.load(ptr(fsa, const_row(k), frow, g, vty), align=8))
+        state = [[cgutils.alloca_once_value(builder, builder.load(_lane_ptr(builder, fsa, const_row(k), frow, g, vty), align=8))
                   for g in range(groups)] for k in (1, 2, 3, 4)]
         zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * _VEC)
         count = builder.add(builder.sub(hi, lo), ir.Constant(i64, 1))
@@ -76,10 +79,10 @@ def _ql_sweep_simd(typingctx, qd, qe, fs, js, lo, hi):
                 s = builder.load(state[1][g])
                 p = builder.load(state[2][g])
                 gamma = builder.load(state[3][g])
-                pqe = ptr(qea, i, erow, g, vty)
-                pqd = ptr(qda, i, drow, g, vty)
-                pqe1 = ptr(qea, i1, erow, g, vty)
-                pqd1 = ptr(qda, i1, drow, g, vty)
+                pqe = _lane_ptr(builder, qea, i, erow, g, vty)
+                pqd = _lane_ptr(builder, qda, i, drow, g, vty)
+                pqe1 = _lane_ptr(builder, qea, i1, erow, g, vty)
+                pqd1 = _lane_ptr(builder, qda, i1, drow, g, vty)
                 bb = builder.load(pqe, align=8)
                 alpha = builder.load(pqd, align=8)
                 r = builder.fadd(p, bb)
@@ -98,7 +101,7 @@ def _ql_sweep_simd(typingctx, qd, qe, fs, js, lo, hi):
                 builder.store(builder.select(act, gn, gamma), state[3][g])
         for k in range(4):
             for g in range(groups):
-                builder.store(builder.load(state[k][g]), ptr(fsa, const_row(k + 1), frow, g, vty), align=8)
+                builder.store(builder.load(state[k][g]), _lane_ptr(builder, fsa, const_row(k + 1), frow, g, vty), align=8)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -128,16 +131,10 @@ def _ql_scan_simd(typingctx, qd, qe, js, eps2, lmin):
         jrow = builder.extract_value(jsa.shape, 1)
         n = builder.extract_value(qda.shape, 0)
         groups = LANES // _VEC
-        fabs = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vty, [vty]), f"llvm.fabs.v{_VEC}f{64 if isinstance(fty, ir.DoubleType) else 32}")
-
-        def ptr(arr, row, stride, g, ty):
-            off = builder.add(builder.mul(row, stride), ir.Constant(i64, g * _VEC))
-            return builder.bitcast(builder.gep(arr.data, [off]), ty.as_pointer())
 
         last = _ir_splat(builder, ivty, builder.sub(n, ir.Constant(i64, 1)))
         ev = _ir_splat(builder, vty, args[3])
-        lrow = [builder.load(ptr(jsa, ir.Constant(i64, 0), jrow, g, ivty), align=8) for g in range(groups)]
+        lrow = [builder.load(_lane_ptr(builder, jsa, ir.Constant(i64, 0), jrow, g, ivty), align=8) for g in range(groups)]
         f = [cgutils.alloca_once_value(builder, last) for _ in range(groups)]
         m = [cgutils.alloca_once_value(builder, last) for _ in range(groups)]
         count = builder.sub(builder.sub(n, ir.Constant(i64, 1)), lmin)
@@ -147,10 +144,10 @@ def _ql_scan_simd(typingctx, qd, qe, js, eps2, lmin):
                 i1 = builder.add(i, ir.Constant(i64, 1))
                 iv = _ir_splat(builder, ivty, i)
                 for g in range(groups):
-                    e2 = builder.load(ptr(qea, i, erow, g, vty), align=8)
-                    d0 = builder.load(ptr(qda, i, drow, g, vty), align=8)
-                    d1 = builder.load(ptr(qda, i1, drow, g, vty), align=8)
-                    small = builder.fcmp_ordered("<=", e2, builder.fmul(ev, builder.call(fabs, [builder.fmul(d0, d1)])))
+                    e2 = builder.load(_lane_ptr(builder, qea, i, erow, g, vty), align=8)
+                    d0 = builder.load(_lane_ptr(builder, qda, i, drow, g, vty), align=8)
+                    d1 = builder.load(_lane_ptr(builder, qda, i1, drow, g, vty), align=8)
+                    small = builder.fcmp_ordered("<=", e2, builder.fmul(ev, _ir_fabs(builder, builder.fmul(d0, d1))))
                     fg = builder.load(f[g])
                     mg = builder.load(m[g])
                     seen = builder.icmp_signed(">=", iv, lrow[g])
@@ -161,8 +158,8 @@ def _ql_scan_simd(typingctx, qd, qe, js, eps2, lmin):
                     builder.store(builder.select(take_f, iv, fg), f[g])
                     builder.store(builder.select(take_m, iv, mg), m[g])
         for g in range(groups):
-            builder.store(builder.load(f[g]), ptr(jsa, ir.Constant(i64, 1), jrow, g, ivty), align=8)
-            builder.store(builder.load(m[g]), ptr(jsa, ir.Constant(i64, 2), jrow, g, ivty), align=8)
+            builder.store(builder.load(f[g]), _lane_ptr(builder, jsa, ir.Constant(i64, 1), jrow, g, ivty), align=8)
+            builder.store(builder.load(m[g]), _lane_ptr(builder, jsa, ir.Constant(i64, 2), jrow, g, ivty), align=8)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -193,31 +190,26 @@ def _sturm_count_simd(typingctx, db, e2b, x, pivmin, cnt):
         erow = builder.extract_value(e2ba.shape, 1)
         n = builder.extract_value(dba.shape, 0)
         groups = LANES // _VEC
-        fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty]), f"llvm.fabs.v{_VEC}f{bits}")
-        zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * _VEC)
-        one = ir.Constant(vty, [ir.Constant(fty, 1.0)] * _VEC)
+        zero = _ir_const(vty, 0.0)
+        one = _ir_const(vty, 1.0)
         piv = _ir_splat(builder, vty, context.cast(builder, args[3], pt, dbt.dtype))
         negpiv = builder.fsub(zero, piv)
-        signbit = ir.Constant(ity, [ir.Constant(ir.IntType(bits), bits - 1)] * _VEC)
+        signbit = _ir_const(ity, bits - 1)
 
         def vload(base, off):
             return builder.load(builder.bitcast(builder.gep(base, [off]), vptr), align=8)
 
         xs = [vload(xa.data, ir.Constant(i64, g * _VEC)) for g in range(groups)]
         rp = [cgutils.alloca_once_value(builder, zero) for _ in range(groups)]
-        count = [cgutils.alloca_once_value(builder, ir.Constant(ity, [ir.Constant(ir.IntType(bits), 0)] * _VEC))
-                 for _ in range(groups)]
+        count = [cgutils.alloca_once_value(builder, _ir_const(ity, 0)) for _ in range(groups)]
         with cgutils.for_range(builder, n) as loop:
             i = loop.index
             for g in range(groups):
                 goff = ir.Constant(i64, g * _VEC)
                 dv = vload(dba.data, builder.add(builder.mul(i, drow), goff))
                 e2 = vload(e2ba.data, builder.add(builder.mul(i, erow), goff))
-                z = builder.fmul(e2, builder.load(rp[g]))
-                q = builder.fsub(builder.fsub(dv, xs[g]), z)
-                q = builder.select(builder.fcmp_ordered(">=", builder.call(fabs, [q]), piv), q, negpiv)
-                builder.store(builder.fdiv(one, q), rp[g])
-                neg = builder.lshr(builder.bitcast(q, ity), signbit)
+                _, _, rn, neg = _emit_pivot(builder, dv, xs[g], e2, builder.load(rp[g]), piv, negpiv, one, signbit)
+                builder.store(rn, rp[g])
                 builder.store(builder.add(builder.load(count[g]), neg), count[g])
         for g in range(groups):
             builder.store(builder.sitofp(builder.load(count[g]), vty),

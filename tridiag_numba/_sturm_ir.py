@@ -61,6 +61,20 @@ def _check_sturm_types(db, e2b, x, st):
         raise numba.core.errors.TypingError("Sturm pass: arrays of one float dtype required")
 
 
+def _emit_pivot(builder, dv, x, e2, r_prev, piv, negpiv, one, signbit):
+    """One step of the Sturm recurrence on a vector of lanes: ``z = e2 r_prev``,
+    the pivot ``q = (d - x) - z`` (``|q| < pivmin`` or NaN -> ``-pivmin``),
+    ``r = 1 / q`` and ``neg`` (1 where q < 0, in the count's integer type:
+    q's sign bit).  Shared by the pass with Laguerre sums and the count-only
+    pass, so their counts are the same operation for operation."""
+    z = builder.fmul(e2, r_prev)
+    q = builder.fsub(builder.fsub(dv, x), z)
+    q = builder.select(builder.fcmp_ordered(">=", _ir_fabs(builder, q), piv), q, negpiv)
+    rn = builder.fdiv(one, q)
+    neg = builder.lshr(builder.bitcast(q, signbit.type), signbit)
+    return z, q, rn, neg
+
+
 def _emit_sturm_loop(context, builder, fty, n, pivmin, xs, load_row):
     """IR of the Sturm recurrence with Laguerre sums over ``len(xs)`` vectors
     of _VEC lanes (see :func:`._sturm._sturm_pass`).  ``load_row(i, g)``
@@ -78,7 +92,6 @@ def _emit_sturm_loop(context, builder, fty, n, pivmin, xs, load_row):
     piv = _ir_splat(builder, vty, pivmin)
     negpiv = builder.fsub(zero, piv)  # exact: -pivmin
     signbit = _ir_const(ity, bits - 1)
-    fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty]), f"llvm.fabs.v{_VEC}f{bits}")
     fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{_VEC}f{bits}")
     groups = len(xs)
     state = [[cgutils.alloca_once_value(builder, zero) for _ in range(groups)] for _ in range(5)]
@@ -91,10 +104,7 @@ def _emit_sturm_loop(context, builder, fty, n, pivmin, xs, load_row):
             ap = builder.load(state[1][g])
             bp = builder.load(state[2][g])
             # q = d - x - e2 r; |q| < pivmin (or NaN) -> -pivmin
-            z = builder.fmul(e2, rp)
-            q = builder.fsub(builder.fsub(dv, xs[g]), z)
-            q = builder.select(builder.fcmp_ordered(">=", builder.call(fabs, [q]), piv), q, negpiv)
-            rn = builder.fdiv(one, q)
+            z, q, rn, neg = _emit_pivot(builder, dv, xs[g], e2, rp, piv, negpiv, one, signbit)
             # w = e2 r_prev r;  a = w a_prev - r;  b = a a + w (a_prev a_prev + b_prev)
             wn = builder.fmul(z, rn)
             an = builder.call(fma, [wn, ap, builder.fneg(rn)])  # exact: one vfmsub
@@ -104,7 +114,6 @@ def _emit_sturm_loop(context, builder, fty, n, pivmin, xs, load_row):
             builder.store(bn, state[2][g])
             builder.store(builder.fadd(builder.load(state[3][g]), an), state[3][g])
             builder.store(builder.fadd(builder.load(state[4][g]), bn), state[4][g])
-            neg = builder.lshr(builder.bitcast(q, ity), signbit)
             builder.store(builder.add(builder.load(count[g]), neg), count[g])
     out = [[builder.load(state[f][g]) for g in range(groups)] for f in range(5)]
     out.append([builder.sitofp(builder.load(count[g]), vty) for g in range(groups)])
