@@ -202,7 +202,7 @@ def test_bad_input_same_error_as_numpy(case):
     _raises_like_numpy(call, (d, e), (da.from_array(d, chunks=2), da.from_array(e, chunks=2)))
 
 
-@pytest.mark.parametrize("dtype", [np.complex128, np.float16, object])
+@pytest.mark.parametrize("dtype", [np.complex128, object, "U3"])
 @pytest.mark.parametrize("which", ["d", "e"])
 def test_bad_dtype_same_error_as_numpy(dtype, which):
     d, e = np.ones((4, 5)), np.ones((4, 4))
@@ -210,9 +210,25 @@ def test_bad_dtype_same_error_as_numpy(dtype, which):
         d = d.astype(dtype)
     else:
         e = e.astype(dtype)
-    dd = da.from_array(d, chunks=2) if dtype is not object else d
+    dd = da.from_array(d, chunks=2) if dtype in (np.complex128,) else d
     ed = da.from_array(e, chunks=2)
     _raises_like_numpy(lambda d, e: tn.kth_eigenvalue(d, e, 0), (d, e), (dd, ed))
+
+
+@pytest.mark.parametrize("dd,de", [(np.float16, np.float16), (np.int8, np.int64), (">f8", ">f8"), (">f4", np.float32)])
+def test_dtype_rule_as_numpy(dd, de):
+    """The dask graph computes in the dtype the numpy path does (scipy's rule), same values."""
+    rng = np.random.default_rng(5)
+    d = (rng.standard_normal((6, 5)) * 4).astype(dd)
+    e = (rng.standard_normal((6, 4)) * 4).astype(de)
+    want = tn.kth_eigenvalue(d, e, 2)
+    got = tn.kth_eigenvalue(da.from_array(d, chunks=2), da.from_array(e, chunks=3), 2)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got.compute(scheduler="sync"), want)
+    w_want = tn.eigvalsh_tridiagonal(d, e)
+    w_got = tn.eigvalsh_tridiagonal(da.from_array(d, chunks=2), da.from_array(e, chunks=2))
+    assert w_got.dtype == w_want.dtype
+    np.testing.assert_array_equal(w_got.compute(scheduler="sync"), w_want)
 
 
 CALLS_FOR_NAN = {

@@ -52,7 +52,7 @@ def _as_float_tensor(name, x):
         # the inputs' dtype through the cast.
         return x.to(torch.float32)
     if dtype == torch.bool or not (x.is_floating_point() or x.is_complex()):
-        return x.to(torch.float64)  # integers/bool promote to float64, as in the numpy API
+        return x.to(torch.float64)  # integers/bool: float64 (exact for every int32; torch has no LAPACK dtype rule)
     raise TypeError(f"{name} must be a float32 or float64 tensor, got dtype {dtype}")
 
 

@@ -7,7 +7,7 @@ The numpy API is drop-in compatible with :mod:`scipy.linalg`'s
 solvers as differentiable PyTorch operations; this package never imports torch.
 """
 
-from ._api import eigh_tridiagonal, eigvalsh_tridiagonal, kth_eigenpair, kth_eigenvalue
+from ._api import ArgumentTypeError, eigh_tridiagonal, eigvalsh_tridiagonal, kth_eigenpair, kth_eigenvalue
 
-__all__ = ["eigh_tridiagonal", "eigvalsh_tridiagonal", "kth_eigenpair", "kth_eigenvalue"]
+__all__ = ["ArgumentTypeError", "eigh_tridiagonal", "eigvalsh_tridiagonal", "kth_eigenpair", "kth_eigenvalue"]
 __version__ = "0.1.0"

@@ -19,6 +19,7 @@ from . import _jit
 from . import _kernels as K
 
 __all__ = [
+    "ArgumentTypeError",
     "eigh_tridiagonal",
     "eigvalsh_tridiagonal",
     "kth_eigenpair",
@@ -249,20 +250,41 @@ def _lazy_call(name, *args, **kwargs):
 # ---------------------------------------------------------------- validation
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of a type or dtype the solvers do not take.
+
+    A ``TypeError``, as this package raises for types, and a ``ValueError``,
+    which is what :mod:`scipy.linalg` raises for the same input (object or
+    string arrays, a non-integer ``select_range`` with ``select='i'``, a
+    ``tol`` that is not a number): code written against scipy's functions
+    catches it too (numpy's ``AxisError`` is a ``ValueError`` and an
+    ``IndexError`` for the same reason).
+    """
+
+
 def _as_real_array(x, name):
-    """``x`` as an array of a supported real dtype (no copy when possible)."""
+    """``x`` as an array of real numbers (bool, integer or floating) in native
+    byte order, without a copy when it already is one; see :func:`_solver_dtype`."""
     a = np.asarray(x)
-    kind = a.dtype.kind
-    if kind in "biu":
-        return a.astype(np.float64)
-    if kind == "f" and a.dtype.char in "fd":  # float32, float64
-        return a
-    if kind == "f":
-        raise TypeError(
-            f"{name} must be float32 or float64 (or integer, promoted to float64); "
-            f"got dtype {a.dtype}, which the kernels do not support: convert it explicitly"
-        )
-    raise TypeError(f"{name} must be a real array of float32/float64 or integers; got dtype {a.dtype}")
+    if a.dtype.kind not in "biuf":
+        raise ArgumentTypeError(f"{name} must be a real array (float, integer or bool); got dtype {a.dtype}")
+    if not a.dtype.isnative:
+        # Byte-swapped input (e.g. '>f8' read from a file): the kernels are
+        # compiled for native floats only.
+        a = a.astype(a.dtype.newbyteorder("="))
+    return a
+
+
+def _solver_dtype(*dtypes):
+    """The dtype the solvers compute in (and return), scipy.linalg's rule:
+    the result type of the inputs and float32, so float16, bool and integers
+    of up to 16 bits give float32, wider integers float64; longdouble is
+    computed in float64, as LAPACK does for scipy."""
+    dtype = np.result_type(*dtypes, np.float32)
+    return _F64 if dtype.itemsize > 8 else dtype
+
+
+_F64 = np.dtype(np.float64)
 
 
 def _raise_nonfinite(d2, e2):
@@ -315,7 +337,7 @@ def _prepare(d, e, extra_batch=()):
         ds = d.shape
         es = e.shape
         dt = d.dtype
-        if ds and len(es) == len(ds) and es[-1] == ds[-1] - 1 >= 0 and es[:-1] == ds[:-1] and dt is e.dtype and dt.char in "fd":
+        if ds and len(es) == len(ds) and es[-1] == ds[-1] - 1 >= 0 and es[:-1] == ds[:-1] and dt is e.dtype and dt.char in "fd" and dt.isnative:
             # carray: C-contiguous, writeable and aligned (one flag read each)
             if d.flags.carray and e.flags.carray:
                 n = ds[-1]
@@ -333,7 +355,7 @@ def _prepare(d, e, extra_batch=()):
             d = np.broadcast_to(d, batch + (n,))
         if e.shape[:-1] != batch:
             e = np.broadcast_to(e, batch + (n - 1,))
-    dtype = d.dtype if d.dtype == e.dtype else np.result_type(d.dtype, e.dtype)
+    dtype = _solver_dtype(d.dtype, e.dtype)
     nb = math.prod(batch)
     d2 = _contiguous(d, dtype).reshape(nb, n)
     e2 = _contiguous(e, dtype).reshape(nb, n - 1)
@@ -368,7 +390,7 @@ def _check_tol(tol):
     try:
         tol = float(tol)
     except (TypeError, ValueError):
-        raise TypeError(f"tol must be a real number; got {tol!r}") from None
+        raise ArgumentTypeError(f"tol must be a real number; got {tol!r}") from None
     if not math.isfinite(tol):
         raise ValueError(f"tol must be finite; got {tol}")
     return tol
@@ -657,7 +679,10 @@ def kth_eigenvalue(d, e, k, *, check_finite=True, tol=0.0):
     Parameters
     ----------
     d : array_like, shape (..., n)
-        Diagonals; float32 or float64 (integers are promoted to float64).
+        Diagonals, real.  The dtype computed in and returned is scipy's:
+        float32 for float32, float16, bool and integers of up to 16 bits;
+        float64 for float64, wider integers and longdouble (mixed inputs: the
+        wider of the two).
     e : array_like, shape (..., n-1)
         Off-diagonals.  The batch shapes of ``d``, ``e`` and ``k`` broadcast.
     k : int or array_like of int
@@ -673,15 +698,15 @@ def kth_eigenvalue(d, e, k, *, check_finite=True, tol=0.0):
     Returns
     -------
     w : ndarray, shape (...)
-        ``w[...] = lambda_k(T[...])``, dtype float32 for float32 input,
-        float64 otherwise.
+        ``w[...] = lambda_k(T[...])``, float32 or float64 (see ``d``).
 
     Raises
     ------
     ValueError
         Bad shapes, n = 0, k out of range, non-finite input.
     TypeError
-        Complex, object, float16 or longdouble input; non-integer ``k``.
+        Complex, object or string input (:class:`ArgumentTypeError`, which is
+        also a ``ValueError``, as scipy raises); non-integer ``k``.
     numpy.linalg.LinAlgError
         Bisection did not converge (names the batch index).
 
@@ -723,7 +748,10 @@ def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):
     Parameters
     ----------
     d : array_like, shape (..., n)
-        Diagonals; float32 or float64 (integers are promoted to float64).
+        Diagonals, real.  The dtype computed in and returned is scipy's:
+        float32 for float32, float16, bool and integers of up to 16 bits;
+        float64 for float64, wider integers and longdouble (mixed inputs: the
+        wider of the two).
     e : array_like, shape (..., n-1)
         Off-diagonals.  The batch shapes of ``d``, ``e`` and ``k`` broadcast.
     k : int or array_like of int
@@ -797,13 +825,13 @@ def _parse_select(select, select_range, n, d2, e2, check_finite):
         raise ValueError(f"select_range must be a pair (min, max); got shape {sr.shape}")
     if sel == "i":
         if sr.dtype.kind not in "iu":
-            raise TypeError(f"select_range for select='i' must hold integers; got dtype {sr.dtype}")
+            raise ArgumentTypeError(f"select_range for select='i' must hold integers; got dtype {sr.dtype}")
         il, iu = int(sr[0]), int(sr[1])
         if not 0 <= il <= iu < n:
             raise ValueError(f"select_range for select='i' must satisfy 0 <= min <= max < n = {n}; got ({il}, {iu})")
         return np.full(nb, il, np.int64), np.full(nb, iu + 1, np.int64), iu + 1 - il, False
     if sr.dtype.kind not in "fiu":
-        raise TypeError(f"select_range for select='v' must hold real numbers; got dtype {sr.dtype}")
+        raise ArgumentTypeError(f"select_range for select='v' must hold real numbers; got dtype {sr.dtype}")
     vl, vu = float(sr[0]), float(sr[1])
     if not vl < vu:  # also rejects NaN
         raise ValueError(f"select_range for select='v' must satisfy min < max; got ({vl}, {vu})")
@@ -866,7 +894,10 @@ def eigh_tridiagonal(
     Parameters
     ----------
     d : array_like, shape (..., n)
-        Diagonals; float32 or float64 (integers are promoted to float64).
+        Diagonals, real.  The dtype computed in and returned is scipy's:
+        float32 for float32, float16, bool and integers of up to 16 bits;
+        float64 for float64, wider integers and longdouble (mixed inputs: the
+        wider of the two).
     e : array_like, shape (..., n-1)
         Off-diagonals; batch shapes of ``d`` and ``e`` broadcast.
     eigvals_only : bool, optional
@@ -896,7 +927,7 @@ def eigh_tridiagonal(
     Returns
     -------
     w : ndarray, shape (..., m)
-        Eigenvalues in ascending order (float32 for float32 input).
+        Eigenvalues in ascending order, float32 or float64 (see ``d``).
     v : ndarray, shape (..., n, m)
         Unit eigenvectors in columns, ``v[..., :, j]`` for ``w[..., j]``;
         the entry of largest magnitude of each is positive.  Only when
@@ -910,7 +941,9 @@ def eigh_tridiagonal(
         ``'sterf'``/``'stev'``/``'stevd'`` with ``select`` other than
         ``'a'``, ``'sterf'`` with ``eigvals_only=False`` (as scipy).
     TypeError
-        Unsupported dtypes.
+        Complex, object or string input, a non-integer ``select_range``
+        with ``select='i'``, a ``tol`` that is not a number
+        (:class:`ArgumentTypeError`, also a ``ValueError``, as scipy raises).
     numpy.linalg.LinAlgError
         Non-convergence (names the batch index).
 

@@ -153,7 +153,8 @@ def _count_task(d, e, *, select, select_range, check_finite):
 
 
 def _as_input(x, name):
-    """``x`` as a dask array of a supported dtype (the numpy path's TypeError)."""
+    """``x`` as a dask array of real numbers in native byte order (the numpy
+    path's error otherwise); the solver dtype is chosen from both operands."""
     da = _da()
     if not _is_dask(x):
         x = np.asarray(x)
@@ -211,7 +212,7 @@ def _operands(d, e, k=None):
     elif k is not None and _is_dask(k):
         k_arr = k
     batch, n = _broadcast_batch(d, e, () if k_arr is None else k_arr.shape)
-    dtype = np.result_type(d.dtype, e.dtype)
+    dtype = _api._solver_dtype(d.dtype, e.dtype)
     if k is not None:
         if k_arr is None:
             k = _api._normalise_k(k, n)  # int: checked now
