@@ -99,11 +99,11 @@ def test_compare_interleaves_and_caps_repeats():
 
 def test_warm_up_runs_a_loop_past_the_serial_start():
     """The warm-up calls a callable once and then as a loop, long enough that
-    the numpy layer leaves its serial start (_api._Contention.LOOP_CALLS) and
+    the numpy layer leaves its serial start (_scheduling._Contention.LOOP_CALLS) and
     loads the parallel kernel before autorange sizes the repeats."""
-    from tridiag_numba import _api
+    from tridiag_numba import _scheduling
 
-    assert _bench.WARM_LOOP > _api._Contention.LOOP_CALLS
+    assert _bench.WARM_LOOP > _scheduling._Contention.LOOP_CALLS
     calls = []
     autoranged = []
     funcs = {"a": lambda: calls.append(len(autoranged))}

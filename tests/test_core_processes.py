@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import tridiag_numba as tn
-from tridiag_numba import _api, _jit
+from tridiag_numba import _jit, _scheduling
 from tridiag_numba.matrices import random_batch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,9 +41,9 @@ def _child_call(seed):
 @pytest.fixture
 def parent_ran_parallel(monkeypatch):
     """Run a parallel kernel in this (parent) process first, so the pool exists when we fork."""
-    monkeypatch.setattr(_api._Contention, "BACKOFF", 0.0)
-    monkeypatch.setattr(_api._Contention, "COLD_MIN_WORK", 0)
-    monkeypatch.setattr(_api._contention, "until", 0.0)
+    monkeypatch.setattr(_scheduling._Contention, "BACKOFF", 0.0)
+    monkeypatch.setattr(_scheduling._Contention, "COLD_MIN_WORK", 0)
+    monkeypatch.setattr(_scheduling._contention, "until", 0.0)
     d, e = _big_batch(0)
     tn.kth_eigenvalue(d, e, 3)
     assert _jit.threading_layer() is not None
@@ -81,7 +81,7 @@ _OMP_SCRIPT = textwrap.dedent(
     from tridiag_numba.matrices import random_batch
 
     def call(seed):
-        # 1024 x 48: enough work for a parallel launch even on a cold pool (_api._Contention)
+        # 1024 x 48: enough work for a parallel launch even on a cold pool (_scheduling._Contention)
         d, e = random_batch((1024,), 48, seed=seed)
         return float(tn.kth_eigenvalue(d, e, 7).sum())
 

@@ -17,7 +17,7 @@ import pytest
 
 import tridiag_numba as tn
 from conftest import assert_eigenvalues, assert_eigenvectors, ref_eigh
-from tridiag_numba import _api
+from tridiag_numba import _scheduling
 from tridiag_numba._api import serial_kernels
 from tridiag_numba.matrices import glued_wilkinson, random_batch
 
@@ -52,9 +52,9 @@ def parallel_calls(monkeypatch):
     import tridiag_numba._kernels as kernels
 
     # The contention guard must not send these calls to the serial twins on a busy machine.
-    monkeypatch.setattr(_api._Contention, "BACKOFF", 0.0)
-    monkeypatch.setattr(_api._Contention, "COLD_MIN_WORK", 0)
-    monkeypatch.setattr(_api._contention, "until", 0.0)
+    monkeypatch.setattr(_scheduling._Contention, "BACKOFF", 0.0)
+    monkeypatch.setattr(_scheduling._Contention, "COLD_MIN_WORK", 0)
+    monkeypatch.setattr(_scheduling._contention, "until", 0.0)
     called = []
     for name in dir(kernels):
         fn = getattr(kernels, name)
@@ -145,8 +145,8 @@ def test_contention_guard_backs_off_and_probes_again(monkeypatch):
     """A parallel call far slower than the best seen for its kernel sends calls to the
     serial twins for BACKOFF seconds; the next parallel call after that probes again."""
     clock = [100.0]
-    monkeypatch.setattr(_api.time, "perf_counter", lambda: clock[0])
-    guard = _api._Contention()
+    monkeypatch.setattr(_scheduling.time, "perf_counter", lambda: clock[0])
+    guard = _scheduling._Contention()
     kernel = object()
     guard.record(kernel, 10000, 20.0)  # the first call (a compile) is not counted
     assert guard.parallel_ok()
@@ -174,8 +174,8 @@ def test_waking_a_cold_pool_is_not_a_stall(monkeypatch):
     (main command, 50 x 100 eigenpair: 120 us instead of 60 us).  The next call, on a
     warm pool, is judged as before."""
     clock = [100.0]
-    monkeypatch.setattr(_api.time, "perf_counter", lambda: clock[0])
-    guard = _api._Contention()
+    monkeypatch.setattr(_scheduling.time, "perf_counter", lambda: clock[0])
+    guard = _scheduling._Contention()
     kernel, big, gap = object(), guard.COLD_MIN_WORK, guard.COLD_GAP
     guard.record(kernel, big, 1.0)  # first call: not counted
     guard.record(kernel, big, 50e-6)  # the best so far
@@ -193,9 +193,9 @@ def test_timed_judges_the_kernel_call_alone(monkeypatch):
     """``_timed`` times the kernel call alone (per kernel and dtype), and the
     call's end is the guard's mark of a warm pool."""
     clock = [100.0]
-    monkeypatch.setattr(_api.time, "perf_counter", lambda: clock[0])
-    guard = _api._Contention()
-    monkeypatch.setattr(_api, "_contention", guard)
+    monkeypatch.setattr(_scheduling.time, "perf_counter", lambda: clock[0])
+    guard = _scheduling._Contention()
+    monkeypatch.setattr(_scheduling, "_contention", guard)
 
     def kernel(a):
         clock[0] += 50e-6 if a.dtype == np.float64 else 20e-6
@@ -204,7 +204,7 @@ def test_timed_judges_the_kernel_call_alone(monkeypatch):
         for _ in range(2):  # the first call of a kernel and dtype is not counted
             assert guard.parallel_ok(guard.COLD_MIN_WORK)
             clock[0] += 1e-6  # the numpy layer's own work, before the launch
-            _api._timed(kernel, 10000, np.zeros(3, dtype))
+            _scheduling._timed(kernel, 10000, np.zeros(3, dtype))
             assert guard.last_parallel == guard.last == clock[0]
     assert guard.best == {(kernel, "d"): pytest.approx(5e-9), (kernel, "f"): pytest.approx(2e-9)}
 
@@ -215,7 +215,7 @@ def test_contention_backoff_runs_serial_kernels(monkeypatch, parallel_calls):
     want = tn.kth_eigenvalue(d, e, 5)
     assert parallel_calls
     parallel_calls.clear()
-    monkeypatch.setattr(_api._contention, "until", _api.time.perf_counter() + 60.0)
+    monkeypatch.setattr(_scheduling._contention, "until", _scheduling.time.perf_counter() + 60.0)
     np.testing.assert_array_equal(tn.kth_eigenvalue(d, e, 5), want)
     assert not parallel_calls
 
@@ -225,8 +225,8 @@ def test_cold_pool_runs_small_calls_serially(monkeypatch):
     warm (within COLD_GAP of our last parallel call), or it is the LOOP_CALLS-th call in a
     row each within COLD_GAP of the previous one; the guard's back-off wins over all."""
     clock = [100.0]
-    monkeypatch.setattr(_api.time, "perf_counter", lambda: clock[0])
-    guard = _api._Contention()
+    monkeypatch.setattr(_scheduling.time, "perf_counter", lambda: clock[0])
+    guard = _scheduling._Contention()
     small, big, gap = guard.COLD_MIN_WORK - 1, guard.COLD_MIN_WORK, guard.COLD_GAP
     for _ in range(guard.LOOP_CALLS - 1):  # the first calls of a loop: cold pool
         assert not guard.parallel_ok(small)
@@ -256,17 +256,17 @@ def test_cold_pool_rule_in_the_numpy_layer(monkeypatch, parallel_calls):
     the first LOOP_CALLS - 1 calls run the serial twin, the next ones the parallel kernel,
     a call after a long gap the serial twin again; results identical."""
     d, e = random_batch((160,), 40, seed=5)  # 6400 steps: above _PARALLEL_MIN_WORK, below COLD_MIN_WORK
-    monkeypatch.setattr(_api._Contention, "COLD_MIN_WORK", 160 * 40 + 1)
+    monkeypatch.setattr(_scheduling._Contention, "COLD_MIN_WORK", 160 * 40 + 1)
     clock = [100.0]
-    monkeypatch.setattr(_api.time, "perf_counter", lambda: clock[0])
-    monkeypatch.setattr(_api, "_contention", _api._Contention())
+    monkeypatch.setattr(_scheduling.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(_scheduling, "_contention", _scheduling._Contention())
     want = tn.kth_eigenvalue(d, e, 7)
-    for _ in range(_api._Contention.LOOP_CALLS - 2):
+    for _ in range(_scheduling._Contention.LOOP_CALLS - 2):
         np.testing.assert_array_equal(tn.kth_eigenvalue(d, e, 7), want)
     assert not parallel_calls
     for _ in range(2):
         np.testing.assert_array_equal(tn.kth_eigenvalue(d, e, 7), want)
     assert parallel_calls == ["kth_eigenvalues_parallel"] * 2
-    clock[0] += 2 * _api._Contention.COLD_GAP
+    clock[0] += 2 * _scheduling._Contention.COLD_GAP
     np.testing.assert_array_equal(tn.kth_eigenvalue(d, e, 7), want)
     assert len(parallel_calls) == 2

@@ -66,6 +66,7 @@ _COLD_RUN = textwrap.dedent(
     import numba
     import tridiag_numba as tn
     from tridiag_numba import _api, _batch, _bisect, _full_spectrum, _lanes, _scaling, _stein, _stein_lanes, _sturm
+    from tridiag_numba import _scheduling
     from tridiag_numba._jit import _HelperDispatcher
     from tridiag_numba._jit_link import ScopedCodeLibrary
 
@@ -77,8 +78,8 @@ _COLD_RUN = textwrap.dedent(
         libraries.append(self)
 
     ScopedCodeLibrary.__init__ = _record
-    _api._Contention.BACKOFF = 0.0  # parallel drivers whatever the machine's load
-    _api._Contention.COLD_MIN_WORK = 0  # ... and whether the pool is cold
+    _scheduling._Contention.BACKOFF = 0.0  # parallel drivers whatever the machine's load
+    _scheduling._Contention.COLD_MIN_WORK = 0  # ... and whether the pool is cold
     rng = np.random.default_rng(0)
     d = rng.standard_normal((256, 60))  # above the serial threshold for every call
     e = rng.standard_normal((256, 59))

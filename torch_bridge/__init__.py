@@ -24,7 +24,7 @@ program) in a fresh process.
 
 Sharing the cores: the numba kernels run on numba's tbb threading layer and back off
 to serial kernels while another pool (torch's OpenMP threads, OpenBLAS) keeps the
-cores busy (see ``tridiag_numba._jit`` and ``tridiag_numba._api._Contention``); no
+cores busy (see ``tridiag_numba._jit`` and ``tridiag_numba._scheduling._Contention``); no
 environment variable is needed.  Forked DataLoader workers may call them too.
 """
 

@@ -1,22 +1,29 @@
 """The numpy layer: validation, promotion, broadcasting, allocation, errors.
 
-Kernels in ``_kernels.py`` never raise; every check on user input and every
-translation of a kernel ``info`` code into an exception happens here.
+Kernels in ``_kernels.py`` never raise; every check on user input
+(:mod:`._validate`) and every translation of a kernel ``info`` code into an
+exception happens in this layer; :mod:`._scheduling` picks a kernel's
+parallel or serial twin.
 """
 
 import math
 import operator
-import os
 import sys
-import threading
-import time
-from contextlib import contextmanager
 
 import numpy as np
 
 from . import _drivers as D
-from . import _jit
 from . import _kernels as K
+from ._scheduling import _timed, _use_serial, serial_kernels
+from ._validate import (
+    ArgumentTypeError,
+    _check_tol,
+    _consts,
+    _prepare,
+    _prepare_k,
+    _raise_info,
+    _raise_nonfinite,
+)
 
 __all__ = [
     "ArgumentTypeError",
@@ -28,203 +35,6 @@ __all__ = [
 ]
 
 _SELECT = {"a": "a", "all": "a", 0: "a", "v": "v", "value": "v", 1: "v", "i": "i", "index": "i", 2: "i"}
-
-
-class _Local(threading.local):
-    # A class default: reading a thread-local attribute that was never set
-    # raises and catches AttributeError inside ``getattr`` (~0.4 us a call).
-    serial = False
-
-
-_local = _Local()
-_MAIN_THREAD = threading.main_thread().ident
-
-
-@contextmanager
-def serial_kernels():
-    """Run this thread's calls on the serial twins of the kernels.
-
-    The parallel and serial kernels compute identical results; tests use this
-    to check that, and it is what the package does by itself off the main
-    thread when numba's threading layer is not thread-safe.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from tridiag_numba import kth_eigenvalue
-    >>> from tridiag_numba._api import serial_kernels
-    >>> with serial_kernels():
-    ...     w = kth_eigenvalue(np.full(3, 2.0), np.full(2, -1.0), 0)
-    >>> round(float(w), 12)
-    0.585786437627
-    """
-    previous = _local.serial
-    _local.serial = True
-    try:
-        yield
-    finally:
-        _local.serial = previous
-
-
-#: Below this many recurrence steps (lanes x n) a call runs serially: a
-#: parallel launch costs a few us, and a call of about one block per thread
-#: gains nothing from a second thread.
-_PARALLEL_MIN_WORK = 4096
-
-
-class _Contention:
-    """Choose serial kernels while a parallel launch would cost more than it saves.
-
-    Two rules, both measured on a 2-core machine (figures in the README,
-    "In context"):
-
-    * **A cold pool.**  A call that comes more than ``COLD_GAP`` seconds
-      after our previous call finds numba's worker asleep (tbb parks its
-      workers after a short spin) and, in a real program, the cores in the
-      hands of another library's pool that is still spinning (OpenBLAS,
-      torch's OpenMP threads).  Waking the worker and getting it a core cost
-      50-150 us, against ~50 us for a whole 50 x 100 eigenvalue call run
-      serially; right after scipy or a dense numpy ``eigvalsh`` the parallel
-      kernel took 150-200 us and the serial twin 75-110 us.  So such a call
-      runs serially unless its work (recurrence steps, e.g. lanes x n) is at
-      least ``COLD_MIN_WORK``, where half of the work saved pays for the
-      wake-up.  The pool is warm within ``COLD_GAP`` of the end of our last
-      parallel call; calls in a loop (``LOOP_CALLS`` calls in a row, each
-      within ``COLD_GAP`` of the previous one) wake it once and then keep
-      it warm.  A single call right after another of ours (e.g. the
-      eigenvector kernel after the eigenvalue kernel) does not.
-    * **A stalled launch.**  Every parallel call is timed: one that took
-      more than ``SLOW`` times the best time per work unit seen for its
-      kernel and dtype (plus ``SLACK`` seconds), ``STRIKES`` times in a
-      row, marks the cores as contended
-      (tbb lets the caller run the blocks no worker has taken, but not one a
-      preempted worker holds: milliseconds on a loaded machine), and calls
-      run serially for ``BACKOFF`` seconds, after which a parallel call
-      probes again.  A stalled probe costs one time slice per ``BACKOFF``.
-      The first call of a kernel and dtype is not counted: it may include a
-      compile or a cache load; nor is a call that woke a cold pool (its
-      wake-up is not contention, and judging it backed tight loops off to
-      the serial kernels a third of the time).
-
-    Both only choose between kernels that give identical results.
-    """
-
-    SLOW = 4.0
-    SLACK = 300e-6
-    BACKOFF = 0.25
-    COLD_GAP = 1e-3
-    COLD_MIN_WORK = 1 << 15
-    # Two stalls in a row: a quiet VM stalls a call now and then (tens of ms,
-    # the hypervisor's doing), and one back-off sent a tight loop of 60 us
-    # calls to the ~100 us serial kernels for BACKOFF seconds; contention
-    # stalls every call.
-    STRIKES = 2
-    # A loop wakes the pool at its 8th call: the wake-up (~100 us in context) costs about
-    # what 5-10 warm parallel calls save; 3 woke it in every 'call, call, call' pattern.
-    LOOP_CALLS = 8
-
-    def __init__(self):
-        # (kernel, dtype) -> best seconds per work unit; inf after the first
-        # call (a compile or cache load), which sets no standard
-        self.best = {}
-        self.until = 0.0
-        self.last = -math.inf  # perf_counter() at the start or end of our latest call
-        self.last_parallel = -math.inf  # ... at the end of our latest parallel call
-        self.streak = 0  # calls in a row, each within COLD_GAP of the previous one
-        self.waking = False  # the latest parallel_ok found the pool cold
-        self.strikes = 0  # stalled parallel calls in a row
-
-    def parallel_ok(self, work=math.inf):
-        """Whether a call of ``work`` recurrence steps may run in parallel now
-        (and note the call, for the next one's cold-pool rule)."""
-        now = time.perf_counter()
-        self.streak = self.streak + 1 if now - self.last <= self.COLD_GAP else 1
-        self.last = now
-        cold = self.waking = now - self.last_parallel > self.COLD_GAP
-        if cold and work < self.COLD_MIN_WORK and self.streak < self.LOOP_CALLS:
-            return False  # a cold pool
-        return self.until == 0.0 or now >= self.until
-
-    def record(self, key, work, seconds, now=None):
-        """Note a parallel call of ``work`` steps that took ``seconds``, ending
-        ``now`` (the caller's clock reading; default: now).
-
-        Runs after every parallel call, so the common case (a judged call,
-        no stall) is kept short: one dict lookup and two compares.
-        """
-        if now is None:
-            now = time.perf_counter()
-        self.last = self.last_parallel = now
-        best = self.best.get(key)
-        if best is None or self.waking:
-            self._unjudged(key, best)
-        elif seconds > self.SLOW * best * work + self.SLACK:
-            self.strikes += 1
-            if self.strikes >= self.STRIKES:
-                self.until = now + self.BACKOFF
-        else:
-            if seconds < best * work:
-                self.best[key] = seconds / work
-            self.strikes = 0
-            self.until = 0.0
-
-    def _unjudged(self, key, best):
-        """:meth:`record` for a call that says nothing about contention: the
-        first of its kernel and dtype (it may include a compile or a cache
-        load), or one that woke a cold pool.  A wake-up takes up to ~0.5 ms
-        in context, and judging it backed warm loops off for BACKOFF
-        seconds; a stalled pool stalls the next call too, which is judged."""
-        if best is None:
-            self.best[key] = math.inf  # the next call sets the standard
-        if not self.waking:
-            self.strikes = 0  # (a waking call leaves the streak of stalls as it was)
-        self.waking = False
-        self.until = 0.0
-
-
-_contention = _Contention()
-
-
-def _timed(parallel, work, *args):
-    """``parallel(*args)``, timed for :class:`_Contention`."""
-    clock = time.perf_counter
-    start = clock()
-    parallel(*args)
-    end = clock()
-    _contention.record((parallel, args[0].dtype.char), work, end - start, end)
-
-
-def _use_serial(work):
-    """Whether this call should run the serial twin of a kernel.
-
-    ``work`` is the number of scalar recurrence steps (e.g. lanes x n).
-    ``_local.serial`` is set by :func:`serial_kernels`, and for every thread
-    of a child forked after a parallel launch on a layer that is not
-    fork-safe (GNU OpenMP, see :func:`_serial_after_fork`).  Otherwise
-    :class:`_Contention` decides (a cold pool, a stalled launch).
-    """
-    if work < _PARALLEL_MIN_WORK or _local.serial:
-        return True
-    if threading.get_ident() != _MAIN_THREAD and not _jit.layer_is_thread_safe():
-        return True
-    return not _contention.parallel_ok(work)
-
-
-def _serial_after_fork():
-    """In a forked child: serial kernels everywhere if the parent's layer cannot fork.
-
-    GNU OpenMP's threads do not exist in the child, and its first parallel
-    region would hang (multiprocessing's default start method and torch's
-    DataLoader workers fork).  ``tbb`` and ``workqueue`` need nothing.
-    """
-    global _MAIN_THREAD
-    _MAIN_THREAD = threading.get_ident()  # the forking thread is the child's only one
-    if not _jit.layer_is_fork_safe():
-        _Local.serial = True
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_serial_after_fork)
 
 
 _modules_get = sys.modules.get
@@ -245,192 +55,6 @@ def _lazy_call(name, *args, **kwargs):
     from . import dask
 
     return getattr(dask, name)(*args, **kwargs)
-
-
-# ---------------------------------------------------------------- validation
-
-
-class ArgumentTypeError(TypeError, ValueError):
-    """An argument of a type or dtype the solvers do not take.
-
-    A ``TypeError``, as this package raises for types, and a ``ValueError``,
-    which is what :mod:`scipy.linalg` raises for the same input (object or
-    string arrays, a non-integer ``select_range`` with ``select='i'``, a
-    ``tol`` that is not a number): code written against scipy's functions
-    catches it too (numpy's ``AxisError`` is a ``ValueError`` and an
-    ``IndexError`` for the same reason).
-    """
-
-
-def _as_real_array(x, name):
-    """``x`` as an array of real numbers (bool, integer or floating) in native
-    byte order, without a copy when it already is one; see :func:`_solver_dtype`."""
-    a = np.asarray(x)
-    if a.dtype.kind not in "biuf":
-        raise ArgumentTypeError(f"{name} must be a real array (float, integer or bool); got dtype {a.dtype}")
-    if not a.dtype.isnative:
-        # Byte-swapped input (e.g. '>f8' read from a file): the kernels are
-        # compiled for native floats only.
-        a = a.astype(a.dtype.newbyteorder("="))
-    return a
-
-
-def _solver_dtype(*dtypes):
-    """The dtype the solvers compute in (and return), scipy.linalg's rule:
-    the result type of the inputs and float32, so float16, bool and integers
-    of up to 16 bits give float32, wider integers float64; longdouble is
-    computed in float64, as LAPACK does for scipy."""
-    dtype = np.result_type(*dtypes, np.float32)
-    return _F64 if dtype.itemsize > 8 else dtype
-
-
-_F64 = np.dtype(np.float64)
-
-
-def _raise_nonfinite(d2, e2):
-    """Raise the ValueError of ``check_finite=True``, naming the argument.
-
-    The kernels detect non-finite matrices themselves (info < 0) while they
-    scale them, so the common, finite case costs no extra pass over the data.
-    """
-    name = "d" if not np.isfinite(d2).all() else "e"
-    raise ValueError(
-        f"{name} must contain only finite values (found NaN or inf); "
-        "pass check_finite=False to get NaN results for those matrices instead"
-    )
-
-
-def _core_size(d, e):
-    """n, after checking the matrix axes of ``d`` (..., n) and ``e`` (..., n-1)
-    (anything with ``ndim`` and ``shape``: numpy or dask arrays)."""
-    if d.ndim < 1:
-        raise ValueError(f"d must have shape (..., n) with n >= 1; got a scalar (shape {d.shape})")
-    n = d.shape[-1]
-    if n == 0:
-        raise ValueError(f"d must have shape (..., n) with n >= 1; got shape {d.shape} (n = 0)")
-    if e.ndim < 1 or e.shape[-1] != n - 1:
-        raise ValueError(f"e must have shape (..., n-1) = (..., {n - 1}) to match d of shape {d.shape}; got e of shape {e.shape}")
-    return n
-
-
-def _batch_shape(d, e, extra_batch=()):
-    """The broadcast batch shape of ``d`` (..., n), ``e`` (..., n-1) and
-    ``extra_batch`` (``k``'s shape), or a ValueError quoting all three."""
-    try:
-        return np.broadcast_shapes(d.shape[:-1], e.shape[:-1], tuple(extra_batch))
-    except ValueError:
-        raise ValueError(
-            f"batch shapes do not broadcast: d {d.shape[:-1]} (from shape {d.shape}), e {e.shape[:-1]} (from shape {e.shape})"
-            + (f", k {tuple(extra_batch)}" if len(extra_batch) else "")
-        ) from None
-
-
-def _prepare(d, e, extra_batch=()):
-    """Validate ``d``/``e``; return (d2, e2, batch_shape, n, dtype).
-
-    d2 is (B, n) and e2 (B, n-1), C-contiguous, writeable, of one float dtype,
-    broadcast to ``batch_shape`` (which also absorbs ``extra_batch``).
-    """
-    if d.__class__ is _ndarray and e.__class__ is _ndarray and not extra_batch:
-        # Fast path for the common call (~2 us of a ~40 us 50x100 call):
-        # same float dtype, matching shapes, C-contiguous and writeable.
-        ds = d.shape
-        es = e.shape
-        dt = d.dtype
-        if ds and len(es) == len(ds) and es[-1] == ds[-1] - 1 >= 0 and es[:-1] == ds[:-1] and dt is e.dtype and dt.char in "fd" and dt.isnative:
-            # carray: C-contiguous, writeable and aligned (one flag read each)
-            if d.flags.carray and e.flags.carray:
-                n = ds[-1]
-                if len(ds) == 2:
-                    return d, e, ds[:-1], n, dt
-                nb = d.size // n
-                return d.reshape(nb, n), e.reshape(nb, n - 1), ds[:-1], n, dt
-    d = _as_real_array(d, "d")
-    e = _as_real_array(e, "e")
-    n = _core_size(d, e)
-    batch = d.shape[:-1]
-    if e.shape[:-1] != batch or (extra_batch and tuple(extra_batch) != batch):
-        batch = _batch_shape(d, e, extra_batch)
-        if d.shape[:-1] != batch:
-            d = np.broadcast_to(d, batch + (n,))
-        if e.shape[:-1] != batch:
-            e = np.broadcast_to(e, batch + (n - 1,))
-    dtype = _solver_dtype(d.dtype, e.dtype)
-    nb = math.prod(batch)
-    d2 = _contiguous(d, dtype).reshape(nb, n)
-    e2 = _contiguous(e, dtype).reshape(nb, n - 1)
-    return d2, e2, batch, n, dtype
-
-
-def _is_int_scalar(k):
-    return isinstance(k, (int, np.integer)) and not isinstance(k, bool)
-
-
-def _prepare_k(d, e, k):
-    """_prepare plus k: k becomes an int, or an int64 array over the batch."""
-    if k.__class__ is int or _is_int_scalar(k):
-        d2, e2, batch, n, dtype = _prepare(d, e)
-        return d2, e2, batch, n, (int(k) % n if -n <= k < n else _normalise_k(k, n)), dtype
-    kk = np.asarray(k)
-    d2, e2, batch, n, dtype = _prepare(d, e, extra_batch=kk.shape)
-    kk = np.ascontiguousarray(np.broadcast_to(_normalise_k(kk, n), batch)).reshape(-1)
-    return d2, e2, batch, n, kk, dtype
-
-
-def _contiguous(a, dtype):
-    # One memory layout per dtype (C-contiguous, writeable): every other
-    # combination would be a separate numba compile of seconds.
-    out = np.ascontiguousarray(a, dtype=dtype)
-    return out if out.flags.writeable else out.copy()
-
-
-def _check_tol(tol):
-    if tol.__class__ is float and math.isfinite(tol):
-        return tol
-    try:
-        tol = float(tol)
-    except (TypeError, ValueError):
-        raise ArgumentTypeError(f"tol must be a real number; got {tol!r}") from None
-    if not math.isfinite(tol):
-        raise ValueError(f"tol must be finite; got {tol}")
-    return tol
-
-
-def _normalise_k(k, n):
-    """k in [0, n) from k in [-n, n): a Python int, or an int64 array."""
-    if _is_int_scalar(k):
-        if not -n <= k < n:
-            raise ValueError(f"k must satisfy -n <= k < n for n = {n}; got k = {k}")
-        return int(k) % n
-    k = np.asarray(k)
-    if k.dtype.kind not in "iu":
-        raise TypeError(f"k must be an integer or an integer array; got dtype {k.dtype}")
-    if k.size:
-        kmin, kmax = int(k.min()), int(k.max())
-        if kmin < -n or kmax >= n:
-            raise ValueError(f"k must satisfy -n <= k < n for n = {n}; got k in [{kmin}, {kmax}]")
-    return np.where(k < 0, k + n, k).astype(np.int64)
-
-
-_CONSTS = {np.dtype(t): (float(np.finfo(t).eps), float(np.finfo(t).tiny)) for t in (np.float32, np.float64)}
-
-
-def _consts(dtype):
-    c = _CONSTS.get(dtype)  # a dtype instance: no np.dtype() call (~0.2 us)
-    return c if c is not None else _CONSTS[np.dtype(dtype)]
-
-
-def _raise_info(info, batch, what):
-    """Translate kernel info codes into LinAlgError naming the batch index."""
-    if not np.count_nonzero(info):
-        return
-    bad = np.flatnonzero(info > 0)
-    if bad.size:
-        idx = np.unravel_index(bad[0], batch) if batch else ()
-        raise np.linalg.LinAlgError(
-            f"{what} did not converge for the matrix at batch index {tuple(int(i) for i in idx)}"
-            f" ({bad.size} matrices failed)"
-        )
 
 
 # ------------------------------------------------------------ kernel drivers

@@ -480,7 +480,7 @@ def needs_warmup(implementation):
 
 
 #: Calls of the warm-up loop after the first call (more than
-#: ``_api._Contention.LOOP_CALLS``, after which a loop runs in parallel).
+#: ``_scheduling._Contention.LOOP_CALLS``, after which a loop runs in parallel).
 WARM_LOOP = 12
 
 
@@ -529,7 +529,7 @@ def compare(funcs, *, repeat=5, min_time=0.02, max_time=5.0, warmup=None, progre
             first[name] = _time_calls(funcs[name], 1)
             # A loop of calls takes other paths than one call: this library
             # runs a single call on a cold thread pool serially and a loop's
-            # later calls in parallel (_api._Contention), so the parallel
+            # later calls in parallel (_scheduling._Contention), so the parallel
             # kernel is loaded from numba's cache only inside a loop.  Warm
             # that path too, or its ~30 ms load lands in autorange, which then
             # sizes repeats of a few calls that never leave the serial start.

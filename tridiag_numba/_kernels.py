@@ -35,7 +35,7 @@ concern per module (dependencies run down the list):
   numba's ``np.sort``;
 * :mod:`._batch` -- parallel drivers and their serial twins, chunking and
   **the thread count** (which twin runs is the numpy layer's choice,
-  ``_api._use_serial``).
+  ``_scheduling._use_serial``).
 
 Callers look drivers up here at call time (``K.kth_eigenvalues_parallel``),
 so patching a name on this module reaches every caller.

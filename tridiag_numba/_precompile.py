@@ -26,14 +26,14 @@ def _inputs(dtype, batch, n=24):
 @contextmanager
 def _parallel_forced():
     """Parallel drivers for every call big enough for them, whatever the load."""
-    from tridiag_numba import _api
+    from tridiag_numba import _scheduling
 
-    backoff, cold = _api._Contention.BACKOFF, _api._Contention.COLD_MIN_WORK
-    _api._Contention.BACKOFF, _api._Contention.COLD_MIN_WORK = 0.0, 0
+    backoff, cold = _scheduling._Contention.BACKOFF, _scheduling._Contention.COLD_MIN_WORK
+    _scheduling._Contention.BACKOFF, _scheduling._Contention.COLD_MIN_WORK = 0.0, 0
     try:
         yield
     finally:
-        _api._Contention.BACKOFF, _api._Contention.COLD_MIN_WORK = backoff, cold
+        _scheduling._Contention.BACKOFF, _scheduling._Contention.COLD_MIN_WORK = backoff, cold
 
 
 def _numpy_calls(d, e):

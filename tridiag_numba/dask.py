@@ -57,6 +57,7 @@ import numpy as np
 
 from . import _api
 from . import _drivers
+from . import _validate
 
 __all__ = ["eigh_tridiagonal", "eigvalsh_tridiagonal", "kth_eigenpair", "kth_eigenvalue", "per_task"]
 
@@ -144,7 +145,7 @@ def _eigh_task(d, e, *, m, select, select_range, check_finite, tol, eigvals_only
 def _count_task(d, e, *, select, select_range, check_finite):
     """The number of eigenvalues in ``select_range`` of each matrix of a chunk."""
     with _api.serial_kernels():
-        d2, e2, batch, n, _ = _api._prepare(d, e)
+        d2, e2, batch, n, _ = _validate._prepare(d, e)
         il, iu, _, _ = _api._parse_select(select, select_range, n, d2, e2, check_finite)
     return (iu - il).reshape(batch)
 
@@ -158,7 +159,7 @@ def _as_input(x, name):
     da = _da()
     if not _is_dask(x):
         x = np.asarray(x)
-    dtype = _api._as_real_array(np.empty(0, x.dtype), name).dtype
+    dtype = _validate._as_real_array(np.empty(0, x.dtype), name).dtype
     x = da.asarray(x)
     if any(math.isnan(s) for s in x.shape):
         raise ValueError(f"{name} has unknown chunk sizes (shape {x.shape}); call {name}.compute_chunk_sizes() first")
@@ -166,10 +167,10 @@ def _as_input(x, name):
 
 
 def _broadcast_batch(d, e, k_shape=()):
-    """The numpy path's shape checks and messages (``_api._prepare``);
+    """The numpy path's shape checks and messages (``_validate._prepare``);
     returns (batch, n)."""
-    n = _api._core_size(d, e)
-    return _api._batch_shape(d, e, k_shape), n
+    n = _validate._core_size(d, e)
+    return _validate._batch_shape(d, e, k_shape), n
 
 
 def _batch_chunks(batch, arrays, dtype, n):
@@ -207,19 +208,19 @@ def _operands(d, e, k=None):
     d = _as_input(d, "d")
     e = _as_input(e, "e")
     k_arr = None
-    if k is not None and not _is_dask(k) and not _api._is_int_scalar(k):
+    if k is not None and not _is_dask(k) and not _validate._is_int_scalar(k):
         k_arr = np.asarray(k)
     elif k is not None and _is_dask(k):
         k_arr = k
     batch, n = _broadcast_batch(d, e, () if k_arr is None else k_arr.shape)
-    dtype = _api._solver_dtype(d.dtype, e.dtype)
+    dtype = _validate._solver_dtype(d.dtype, e.dtype)
     if k is not None:
         if k_arr is None:
-            k = _api._normalise_k(k, n)  # int: checked now
+            k = _validate._normalise_k(k, n)  # int: checked now
         elif _is_dask(k_arr):
-            _api._normalise_k(np.empty(0, k_arr.dtype), n)  # dtype now; range in the tasks
+            _validate._normalise_k(np.empty(0, k_arr.dtype), n)  # dtype now; range in the tasks
         else:
-            k_arr = _api._normalise_k(k_arr, n)
+            k_arr = _validate._normalise_k(k_arr, n)
     chunks = _batch_chunks(batch, given, dtype, n)
     d = _align(d.astype(dtype), batch, chunks, n)
     e = _align(e.astype(dtype), batch, chunks, n - 1)
@@ -265,7 +266,7 @@ def kth_eigenvalue(d, e, k, *, check_finite=True, tol=0.0):
     >>> w.shape, w.dtype, w.compute(scheduler="sync").tolist()
     ((4,), dtype('float64'), [1.0, 1.0, 1.0, 1.0])
     """
-    tol = _api._check_tol(tol)
+    tol = _validate._check_tol(tol)
     d, e, k, batch, n, dtype = _operands(d, e, k)
     args, sig, kwargs = _k_args(d, e, k, "()")
     return _da().apply_gufunc(
@@ -302,7 +303,7 @@ def kth_eigenpair(d, e, k, *, check_finite=True, tol=0.0):
     >>> v.shape, v.chunks
     ((4, 3), ((2, 2), (3,)))
     """
-    tol = _api._check_tol(tol)
+    tol = _validate._check_tol(tol)
     d, e, k, batch, n, dtype = _operands(d, e, k)
     args, sig, kwargs = _k_args(d, e, k, "(),(n)")
     meta = (_meta(len(batch), dtype), _meta(len(batch) + 1, dtype))
@@ -345,7 +346,7 @@ def eigh_tridiagonal(
     ((4, 2), (4, 3, 2), ((2, 2), (3,), (2,)))
     """
     _drivers.check_driver(lapack_driver)
-    tol = _api._check_tol(tol)
+    tol = _validate._check_tol(tol)
     d, e, _, batch, n, dtype = _operands(d, e)
     # select / select_range checked with the numpy path's code, on no matrices.
     _, _, m, padded = _api._parse_select(select, select_range, n, np.empty((0, n), dtype), np.empty((0, n - 1), dtype), check_finite)
