@@ -70,13 +70,15 @@ AUTO_QL_MAX_N = 320
 #: lanes, Gram-Schmidt over near neighbours and an a-posteriori certificate
 #: (:mod:`._stein_all`; matrices it does not certify run stevd).  Measured
 #: per core against stevd (README, "Full spectra"): 1.5x at 1000 x 16,
-#: 1.7x at 1000 x 32, 1.2-1.5x at n = 64-100, parity at 50 x 16, slower
-#: below n = 16, above n ~ 150 and for single matrices (stevd's own
-#: per-matrix cost is small there); slower in float32 from n = 64 (LAPACK's
-#: float32 stevd is twice as fast as its float64, the lanes run in float64).
+#: 1.7x at 1000 x 32, 1.2-1.5x at n = 64-100, parity at 50 x 16; slower
+#: below n = 16 (0.74x at 50 x 8), from n = 128 (0.81-0.87x) and for single
+#: matrices (0.45-0.8x: a lane block needs many eigenvalues, stevd's
+#: per-matrix cost is small); slower in float32 from n = 64 (0.6-0.8x:
+#: LAPACK's float32 stevd is twice as fast as its float64, the lanes run in
+#: float64).
 AUTO_ALL_MIN_BATCH = 32
 AUTO_ALL_MIN_N = 16
-AUTO_ALL_MAX_N = 128
+AUTO_ALL_MAX_N = 100
 
 
 def check_driver(lapack_driver):
