@@ -135,6 +135,51 @@ def test_statistical(kind, dtype):
     assert worst[2] <= 10.0, f"orthogonality {worst[2]:.3g} n eps"
 
 
+def _with_spectrum(lam, rng):
+    """A tridiagonal matrix with eigenvalues ``lam``: Lanczos (with full
+    re-orthogonalisation) on diag(lam) from a random start."""
+    n = lam.size
+    Q = np.zeros((n, n))
+    a, b = np.zeros(n), np.zeros(n - 1)
+    q = rng.standard_normal(n)
+    Q[:, 0] = q / np.linalg.norm(q)
+    for k in range(n):
+        z = lam * Q[:, k]
+        a[k] = Q[:, k] @ z
+        for _ in range(2):
+            z -= Q[:, : k + 1] @ (Q[:, : k + 1].T @ z)
+        if k < n - 1:
+            b[k] = np.linalg.norm(z)
+            Q[:, k + 1] = z / b[k]
+    return a, b
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("gap", [1e-2, 1e-4, 1e-6, 3e-8, 1.5e-8, 1e-9, 1e-13])
+def test_near_pairs_and_triples(gap, dtype):
+    """Eigenvalues ``gap`` apart (a chain of three) on either side of the
+    lanes' isolation threshold sqrt(eps) ||T||_1 and of dstein's 1e-3:
+    lanes + window, dstein's clusters, or stevd -- the bounds hold."""
+    rng = np.random.default_rng(int(-np.log10(gap) * 10))
+    ds, es = [], []
+    for n in (12, 24, 40) * 3:
+        lam = np.sort(rng.uniform(-1, 1, n))
+        k = int(rng.integers(0, n - 2))
+        lam[k + 1] = lam[k] + gap
+        lam[k + 2] = lam[k + 1] + gap * rng.uniform(1, 3)
+        d, e = _with_spectrum(np.sort(lam), rng)
+        # Padded to n = 40 by 1x1 blocks (e = 0): n < 40 split and run
+        # dstein whole, n = 40 the lanes; the certificate checks both.
+        ds.append(np.pad(d, (0, 40 - n), constant_values=5.0 + d.max()))
+        es.append(np.pad(e, (0, 40 - n)))
+    d, e = np.array(ds).astype(dtype), np.array(es).astype(dtype)
+    w, v = _route(d, e)
+    assert_eigenvectors(d, e, w, v, dtype)
+    assert_sign_convention(v, dtype)
+    assert_eigenvalues(w, _reference(d, e), d, e, dtype)
+    assert _certified(d, e).all()
+
+
 # ----------------------------------------------------------- the certificate
 
 
