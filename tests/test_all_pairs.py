@@ -1,5 +1,5 @@
 """All eigenpairs by lane QL + lane inverse iteration (``_stein_all``, the
-'auto' route ``'ours_all'`` for float64 batches): accuracy on the LAPACK
+'auto' route ``'ours_all'`` for batches of small matrices): accuracy on the LAPACK
 tester families and statistically, the certificate and its stevd fallback,
 routing, and the numpy layer's contract (non-finite input, serial =
 parallel, inputs untouched).
@@ -9,7 +9,8 @@ the float64 reference, residuals <= 10 n eps ||T||, orthogonality
 <= 10 n eps over *all* pairs (not the gap-aware bound of inverse iteration:
 the route's certificate proves 8 n eps), largest entry of each vector
 positive.  The route runs here through ``_api._solve_all_pairs`` for any
-dtype and batch (``'auto'`` takes it for float64 batches only).
+dtype, order and batch (``'auto'`` takes it for batches of >= 32 matrices
+of order 16..128, float32 16..32).
 """
 
 import numpy as np
@@ -247,11 +248,15 @@ def test_random_batches_are_certified():
     [
         (1000, 16, np.float64, "ours_all"),
         (50, 100, np.float64, "ours_all"),
+        (50, 128, np.float64, "ours_all"),
         (32, 16, np.float64, "ours_all"),
         (31, 16, np.float64, "stevd"),
         (1000, 15, np.float64, "stevd"),
-        (1000, 101, np.float64, "stevd"),
-        (1000, 16, np.float32, "stevd"),
+        (1000, 129, np.float64, "stevd"),
+        (1000, 16, np.float32, "ours_all"),
+        (1000, 32, np.float32, "ours_all"),
+        (1000, 33, np.float32, "stevd"),
+        (50, 100, np.float32, "stevd"),
         (1, 100, np.float64, "stevd"),
     ],
 )

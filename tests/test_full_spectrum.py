@@ -348,6 +348,7 @@ def test_range_drivers_accept_every_select(driver, select, select_range):
         (("a", False, 1, 4000, 4000), "stevd"),
         (("a", False, 1000, 16, 16), "ours_all"),
         (("a", False, 1000, 200, 200), "stevd"),
+        (("a", False, 10, 16, 16), "stevd"),
         (("i", False, 1, 3000, 1000), "stevd"),
         (("i", False, 1, 100, 90), "stevd"),
         (("v", False, 1, 100, 90), "stevd"),

@@ -957,9 +957,9 @@ def eigh_tridiagonal(
         ``'auto'`` (default) picks by cost: sterf/stevd for the whole
         spectrum and wide ranges, bisection for a few eigenpairs per matrix,
         LAPACK's stebz + stein for a few matrices of order >= 16384; all
-        eigenpairs of float64 batches of order 16..100 by certified lane QL
-        and lane inverse iteration (stevd for any matrix its certificate
-        does not pass).
+        eigenpairs of batches of order 16..128 (float32: 16..32) by
+        certified lane QL and lane inverse iteration (stevd for any matrix
+        its certificate does not pass).
 
     Returns
     -------

@@ -203,10 +203,17 @@ def _clusters(d, e, b, ws, iso, eps, safemin, v):
 def _window_dots(W, r, kw, hull, dots):
     """Row ``r``'s terms of ``dots[t - 1, j] += W[r, j] W[r, j - t]``,
     t = 1..kw, over the columns ``hull[0, t - 1] <= j < hull[1, t - 1]``
-    whose windows reach back t or more."""
+    whose windows reach back t or more.
+
+    Unsigned indices: with signed ones numba adds the wrap-around of
+    negative indices, which LLVM cannot remove for a loop that does not
+    start at a known 0, and the loop stays scalar (4x slower)."""
+    Wr = W[r]
     for t in range(1, kw + 1):
-        for j in range(hull[0, t - 1], hull[1, t - 1]):
-            dots[t - 1, j] += W[r, j] * W[r, j - t]
+        dt = dots[t - 1]
+        ut = np.uint64(t)
+        for j in range(np.uint64(hull[0, t - 1]), np.uint64(hull[1, t - 1])):
+            dt[j] += Wr[j] * Wr[j - ut]
 
 
 @kernel_inner
@@ -244,13 +251,17 @@ def _orthogonalise_window(fw, lo, kw, hull):
         _window_dots(W, r, kw, hull, dots)
     _mask_dots(lo, kw, dots)
     for r in range(n):
+        Wr = W[r]
         for j in range(n):
-            x[j] = W[r, j]
+            x[j] = Wr[j]
         for t in range(1, kw + 1):
-            for j in range(hull[0, t - 1], hull[1, t - 1]):
-                x[j] -= dots[t - 1, j] * W[r, j - t]
+            dt = dots[t - 1]
+            ut = np.uint64(t)
+            # (unsigned indices: see _window_dots)
+            for j in range(np.uint64(hull[0, t - 1]), np.uint64(hull[1, t - 1])):
+                x[j] -= dt[j] * Wr[j - ut]
         for j in range(n):
-            W[r, j] = x[j]
+            Wr[j] = x[j]
 
 
 @kernel_inner
