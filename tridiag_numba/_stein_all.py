@@ -41,8 +41,8 @@ from numba import prange
 from ._jit import kernel_inner, kernel_parallel, kernel_serial
 from ._layout import INFO_OK, LANES, ROW
 from ._scaling import _pow2_pair, _scale_exponent
-from ._stein import _inverse_iteration, _split_points
-from ._stein_lanes import VecBlock, _copy_lanes, _lu_lanes, _normalise_lanes, _shift_lanes, _solve_lanes, _start_lanes
+from ._stein import _inverse_iteration, _split_points, _start_vector
+from ._stein_lanes import VecBlock, _copy_lanes, _lu_lanes, _normalise_lanes, _shift_lanes, _solve_lanes
 
 #: Gram-Schmidt window of :func:`_orthogonalise_window`, in ||T||_1 / n.
 WINDOW = 2.0
@@ -84,7 +84,39 @@ def _load_job_lanes(d, e, job_b, job_w, start, stop, vb, src):
 
 
 @kernel_inner
-def _job_block(d, e, job_b, job_j, job_w, start, stop, eps, safemin, v, info):
+def _start_table(n):
+    """The start vectors of all n seeds (:func:`._stein._start_vector`,
+    seeded by the eigenvalue's index): rows 0..n-1 of an (n + 1, n) table,
+    row n their 1-norms, summed in row order as the lanes sum them.  Every
+    matrix of a batch uses the same n seeds."""
+    table = np.empty((n + 1, n))
+    for j in range(n):
+        _start_vector(table[j], j)
+        s = 0.0
+        for i in range(n):
+            s += abs(table[j, i])
+        table[n, j] = s
+    return table
+
+
+@kernel_inner(inline="always")
+def _start_job_lanes(table, job_j, start, stop, vb):
+    """:func:`._stein_lanes._start_lanes` from the table of
+    :func:`_start_table`: each lane's start vector and its 1-norm (idle
+    lanes take the first lane's)."""
+    y = vb.y
+    acc = vb.acc
+    n = y.shape[0]
+    nl = stop - start
+    for l in range(LANES):
+        j = job_j[start + (l if l < nl else 0)]
+        acc[l] = table[n, j]
+        for i in range(n):
+            y[i, l] = table[j, i]
+
+
+@kernel_inner
+def _job_block(d, e, job_b, job_j, job_w, start, stop, eps, safemin, table, v, info):
     """Vectors of jobs start..stop (at most LANES isolated eigenvalues, see
     the module docstring) into ``v[job_b, :, job_j]``.
 
@@ -108,7 +140,7 @@ def _job_block(d, e, job_b, job_j, job_w, start, stop, eps, safemin, v, info):
     _load_job_lanes(d, e, job_b, job_w, start, stop, vb, iw[1])
     _shift_lanes(vb, eps, safemin)
     _lu_lanes(vb, eps)
-    _start_lanes(job_j.reshape(job_j.shape[0], 1), start, stop, vb)
+    _start_job_lanes(table, job_j, start, stop, vb)
     _solve_lanes(vb, eps, True)
     _solve_lanes(vb, eps, False)
     _normalise_lanes(vb, nrm, jmax)
@@ -405,8 +437,9 @@ def _all_vectors_chunk(d, e, ws, start, stop, eps, safemin, v, info):
                 job_w[nj] = ws[b, j]
                 nj += 1
     nblocks = (nj + LANES - 1) // LANES
+    table = _start_table(n)
     for blk in range(nblocks):
-        _job_block(d, e, job_b, job_j, job_w, blk * LANES, min(blk * LANES + LANES, nj), eps, safemin, v, info)
+        _job_block(d, e, job_b, job_j, job_w, blk * LANES, min(blk * LANES + LANES, nj), eps, safemin, table, v, info)
     fw = Finish(np.empty((n, n)), np.empty((n, n)), np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n))
     lo = np.empty(n, np.int64)
     hull = np.empty((2, n), np.int64)
