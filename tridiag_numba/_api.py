@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _drivers as D
 from . import _kernels as K
+from . import _stein_all as SA
 from ._scheduling import _timed, _use_serial, serial_kernels
 from ._validate import (
     ArgumentTypeError,
@@ -230,6 +231,70 @@ def _solve_ql(d2, e2, batch, tol, dtype, check_finite):
         # come out one rounding apart in the wrong order.
         w.sort(axis=1)
     return w, nonfinite
+
+
+def _all_scaled_eigenvalues(d2, e2, batch, tol, dtype, check_finite):
+    """All eigenvalues of each matrix (n >= 2): (w (B, n), ws (B, n),
+    nonfinite (B,) or None), ``ws`` those of the matrix scaled by the
+    kernels' power of two (:func:`._scaling._scale_exponent`), as the
+    eigenvector kernels take them.  Lane QL where it is the eigenvalue-only
+    route (batches, see ``_drivers``), the bisection otherwise."""
+    nb, n = d2.shape
+    if D.choose("auto", "a", True, nb, n, n) == "ql":
+        w, nonfinite = _solve_ql(d2, e2, batch, tol, dtype, check_finite)
+        # The exponent _scale_exponent takes: max|T| = f 2**ex, f in [0.5, 1)
+        # (frexp's; 0 for a zero matrix).  QL's w = ldexp(ws, ex) exactly
+        # unless it is subnormal: those matrices' ws come from the bisection.
+        ex = np.frexp(np.maximum(np.abs(d2).max(axis=1), np.abs(e2).max(axis=1, initial=0)))[1]
+        ws = np.ldexp(w, -ex[:, None]).astype(dtype, copy=False)
+        lossy = np.flatnonzero(((np.abs(w) < _consts(dtype)[1]) & (w != 0)).any(axis=1))
+        if not lossy.size:
+            return w, ws, nonfinite
+        rows = lossy
+    else:
+        w, ws, nonfinite, rows = np.empty((nb, n), dtype), np.empty((nb, n), dtype), None, np.arange(nb)
+    lane_k = np.ascontiguousarray(np.broadcast_to(np.arange(n, dtype=np.int64), (rows.size, n)))
+    d3, e3 = np.ascontiguousarray(d2[rows]), np.ascontiguousarray(e2[rows])
+    wr, wsr, info = _eigenvalues(d3, e3, *_lane_arrays(rows.size, n, lane_k), tol, dtype)
+    wr, wsr = wr.reshape(-1, n), wsr.reshape(-1, n)
+    if np.count_nonzero(info):
+        nonfinite_r = _check_eigenvalue_info(info.reshape(-1, n), batch, d3, e3, check_finite)
+        if nonfinite is None and nonfinite_r is not None:
+            nonfinite = np.zeros(nb, bool)
+            nonfinite[rows] = nonfinite_r
+    if (wsr[:, 1:] < wsr[:, :-1]).any():
+        # (see _solve: one rounding apart in the wrong order inside a cluster)
+        order = np.argsort(wsr, axis=1, kind="stable")
+        wr, wsr = np.take_along_axis(wr, order, axis=1), np.take_along_axis(wsr, order, axis=1)
+    w[rows], ws[rows] = wr, wsr
+    return w, ws, nonfinite
+
+
+def _solve_all_pairs(d2, e2, batch, tol, dtype, check_finite):
+    """All eigenpairs of each matrix (n >= 2) by the eigenvalue kernels and
+    batched inverse iteration (:mod:`._stein_all`).  Returns (w (B, n),
+    v (B, n, n), nonfinite (B,) or None)."""
+    nb, n = d2.shape
+    w, ws, nonfinite = _all_scaled_eigenvalues(d2, e2, batch, tol, dtype, check_finite)
+    v = np.empty((nb, n, n), dtype)
+    info = np.zeros(nb, np.int32)
+    if nb:
+        eps, tiny = _consts(dtype)
+        # ~60 flops a row per vector (LU, two solves, norms, the window).
+        if nb == 1 or _use_serial(60 * nb * n * n):
+            SA.all_vectors_serial(d2, e2, ws, nb, eps, tiny, v, info)
+        else:
+            _timed(SA.all_vectors_parallel, 60 * nb * n * n, d2, e2, ws, K.chunk_size(nb), eps, tiny, v, info)
+    _raise_info(info, batch, "inverse iteration")
+    redo = np.flatnonzero(info == SA.INFO_UNCERTIFIED)
+    if redo.size:
+        # Vectors the certificate does not prove (e.g. tight clusters that
+        # Gram-Schmidt had to resolve): LAPACK's divide and conquer, which
+        # 'auto' ran for every matrix before.
+        dr, er = np.ascontiguousarray(d2[redo]), np.ascontiguousarray(e2[redo])
+        zero, full = np.zeros(redo.size, np.int64), np.full(redo.size, n, np.int64)
+        w[redo], v[redo], _ = _solve_lapack("stevd", dr, er, (redo.size,), "a", zero, full, n, tol, True, check_finite)
+    return w, v, nonfinite
 
 
 def _solve_pairs(d2, e2, batch, lane_b, lane_k, tol, dtype, check_finite):
@@ -546,7 +611,10 @@ def eigh_tridiagonal(
         ``'stebz'``: this package's bisection + inverse iteration.
         ``'auto'`` (default) picks by cost: sterf/stevd for the whole
         spectrum and wide ranges, bisection for a few eigenpairs per matrix,
-        LAPACK's stebz + stein for a few matrices of order >= 16384.
+        LAPACK's stebz + stein for a few matrices of order >= 16384; all
+        eigenpairs of batches of order 16..128 (float32: 16..32) by
+        certified lane QL and lane inverse iteration (stevd for any matrix
+        its certificate does not pass).
 
     Returns
     -------
@@ -619,6 +687,10 @@ def eigh_tridiagonal(
         w, nonfinite = _solve_ql(d2, e2, batch, tol, dtype, check_finite)
         _mark_nonfinite(nonfinite, w)
         return w.reshape(batch + (m,))
+    if driver == "ours_all":
+        w, v, nonfinite = _solve_all_pairs(d2, e2, batch, tol, dtype, check_finite)
+        _mark_nonfinite(nonfinite, w, v)
+        return w.reshape(batch + (m,)), v.reshape(batch + (n, m))
     if driver != "ours":
         w, v, nonfinite = _solve_lapack(driver, d2, e2, batch, sel, il, iu, m, tol, not eigvals_only, check_finite)
         _mark_nonfinite(nonfinite, w, v)

@@ -48,8 +48,11 @@ def _numpy_calls(d, e):
     tn.eigh_tridiagonal(d, e, select="i", select_range=(2, 2))
     tn.eigh_tridiagonal(d, e, select="i", select_range=(2, 4))
     tn.eigh_tridiagonal(d, e, select="v", select_range=(-0.5, 0.5))
-    # The LAPACK kernel (_full_spectrum: one kernel for every driver code).
+    # All eigenpairs: lane QL + lane inverse iteration ('auto' on float64
+    # batches), and the LAPACK kernel (_full_spectrum: one kernel for every
+    # driver code).
     tn.eigh_tridiagonal(d, e)
+    tn.eigh_tridiagonal(d, e, lapack_driver="stevd")
 
 
 def _torch_calls(d, e):

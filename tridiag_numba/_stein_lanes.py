@@ -74,6 +74,16 @@ def _load_vec_lanes(d, e, ws, start, stop, vb, src):
         lane[1, l] = mb
         lane[2, l] = ws[b, 0] if finite else 0.0
         src[l] = b if finite else (-2 if l < nl else -1)
+    _copy_lanes(d, e, src, dm, eb)
+
+
+@kernel_inner(inline="always")
+def _copy_lanes(d, e, src, dm, eb):
+    """Matrix ``src[l]`` of ``d``/``e`` into column l of ``dm``/``eb``
+    (``eb[n-1] = 0``); ``src[l]`` -1: the identity, -2: the zero matrix.
+    Eight lanes (a 64-byte line of a row) at a time down the rows, so
+    that each line is written whole while it is in the cache."""
+    n = d.shape[1]
     for g in range(0, LANES, 8):
         for i in range(n):
             for l in range(g, g + 8):
