@@ -96,14 +96,15 @@ _COLD_RUN = textwrap.dedent(
     # as the cache stores them).
     thin = [[lib.name, lib._tn_thin, len(lib._linking_libraries)] for lib in libraries
             if lib.name.startswith(("__numba_parfor", "<numba.np.ufunc.wrappers", "parallelgufunc"))]
+    late = sorted(lib.name for lib in libraries if lib._tn_late)
     undefined = {}
-    for mod in (_batch, _full_spectrum):
+    for mod in (_batch, _bisect, _full_spectrum):
         for name, obj in vars(mod).items():
-            if name.endswith("_parallel") and isinstance(obj, numba.core.dispatcher.Dispatcher):
+            if (name.endswith("_parallel") or name == "_kth_block") and isinstance(obj, numba.core.dispatcher.Dispatcher):
                 for sig, cres in obj.overloads.items():
                     undefined[f"{name}{sig}"] = [f.name for f in cres.library._final_module.functions
                                                  if f.is_declaration and f.name.startswith("_ZN")]
-    print(json.dumps(dict(report=report, thin=thin, undefined=undefined, digest=digest)))
+    print(json.dumps(dict(report=report, thin=thin, late=late, undefined=undefined, digest=digest)))
     """
 )
 
@@ -128,13 +129,19 @@ def test_cold_parallel_calls_compile_each_kernel_once_and_no_twin(tmp_path):
     assert {"_stein_block", "_run_block"} <= compiled
     # _jit_link: numba's three parfor stages (names pinned there) got thin
     # libraries, three per parallel driver, and the drivers link it all.
-    drivers = len(out["undefined"])  # parallel drivers compiled (one prange loop each)
+    drivers = len(out["undefined"]) - 1  # parallel drivers compiled (one prange loop each)
     assert drivers >= 3, out["undefined"]
     assert len(out["thin"]) == 3 * drivers, out["thin"]
     assert all(is_thin and linked == 0 for _, is_thin, linked in out["thin"]), out["thin"]
     for prefix in _jit_link._THIN_NAMES:
         assert sum(name.startswith(prefix) for name, _, _ in out["thin"]) == drivers, (prefix, out["thin"])
     assert out["undefined"] == {name: [] for name in out["undefined"]}, out["undefined"]
+    # The drivers and the block kernel linked late (their own code optimised
+    # alone, the compiled callees linked in after), and nothing else did;
+    # their modules define every callee all the same (checked just above).
+    compiled_drivers = {name for name in compiled if name.endswith("_parallel")}
+    assert set(out["late"]) == compiled_drivers | {"_kth_block"}, out["late"]
+    assert len(out["late"]) == len(set(out["late"])), out["late"]
     # A second fresh process loads those drivers from the cache (compiles
     # nothing) and gets the same bits.
     again = subprocess.run([sys.executable, "-c", _COLD_RUN], env=env, capture_output=True, text=True, timeout=900)
@@ -171,7 +178,7 @@ def test_scoped_code_library_installed_and_inert_outside_our_drivers():
         _jit_link.ScopedCodeLibrary.__init__ = init
     np.testing.assert_array_equal(out, 1.5 * np.arange(1, 5))
     assert any(lib.name.startswith("__numba_parfor_gufunc_") for lib in made)
-    assert not any(lib._tn_thin for lib in made)
+    assert not any(lib._tn_thin or lib._tn_late for lib in made)
 
 
 def test_pinv_solve_inputs_reach_the_kernel_read_only_whatever_their_origin():

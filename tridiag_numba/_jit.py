@@ -51,6 +51,7 @@ from . import _jit_link
 __all__ = [
     "KernelSourcesLocator",
     "compile_notices",
+    "kernel_block",
     "kernel_inner",
     "kernel_loop",
     "kernel_parallel",
@@ -65,7 +66,7 @@ __all__ = [
 # compiled for: numba keeps one compiled version per signature, and a
 # helper compiled without reference counting but later called from counted
 # code (or the reverse) corrupts the counts of the arrays it returns.
-_COMMON = dict(nogil=True, cache=True, error_model="numpy", _nrt=True)
+_COMMON = dict(nogil=True, cache=True, error_model="numpy", _nrt=True, no_cfunc_wrapper=True)
 
 #: Python functions compiled through the decorators below (their caches are
 #: keyed on the whole package's sources).
@@ -107,7 +108,26 @@ class _ParallelDispatcher(registry.CPUDispatcher):
     the driver, instead of once more per parfor stage (see :mod:`._jit_link`)."""
 
     def compile(self, sig):
-        with _jit_link.ParallelDriverScope():
+        with _jit_link.ParallelDriverScope(), _jit_link.DriverScope(self.py_func.__qualname__):
+            return super().compile(sig)
+
+
+class _SerialDispatcher(registry.CPUDispatcher):
+    """numba's dispatcher for the serial twins: the driver's own code is
+    optimised alone and its callees linked in as compiled (see
+    :mod:`._jit_link`, "links late")."""
+
+    def compile(self, sig):
+        with _jit_link.DriverScope(self.py_func.__qualname__):
+            return super().compile(sig)
+
+
+class _BlockDispatcher(_HelperDispatcher):
+    """:class:`_HelperDispatcher` for the block kernels: their library links
+    late, as a driver's does (see :mod:`._jit_link`)."""
+
+    def compile(self, sig):
+        with _jit_link.DriverScope(self.py_func.__qualname__):
             return super().compile(sig)
 
 
@@ -138,10 +158,20 @@ kernel_parallel = _decorator(
     dispatcher=_ParallelDispatcher,
 )
 kernel_serial = _decorator(
-    dict(parallel=False, **_COMMON), "Serial twins of the batch drivers (same body, ``prange`` runs as ``range``)."
+    dict(parallel=False, **_COMMON),
+    "Serial twins of the batch drivers (same body, ``prange`` runs as ``range``).",
+    dispatcher=_SerialDispatcher,
 )
 kernel_inner = _decorator(
     _COMMON, "Helpers called from drivers; inlined by LLVM where profitable.", dispatcher=_HelperDispatcher
+)
+# A block kernel (one chunk of a driver's work: allocate the block's state,
+# then call the steps, each a compiled function of its own, once per block)
+# links late: LLVM inlined none of those calls (checked on the final
+# modules), so optimising the steps once more inside the block kernel's
+# module only cost compile time.
+kernel_block = _decorator(
+    _COMMON, "Block kernels: a driver's chunk of work, calling its steps once per block.", dispatcher=_BlockDispatcher
 )
 # numba increments and decrements the reference count of every array
 # argument of every call and of every record field it reads (atomic
@@ -217,7 +247,7 @@ def layer_is_fork_safe():
 
 #: A line applying a numba decorator (ours from this module, or numba's own).
 _DEFINES_KERNELS = re.compile(
-    rb"^[ \t]*@(?:kernel_inner|kernel_parallel|kernel_serial|numba\.|njit|jit|intrinsic|overload|register_jitable)",
+    rb"^[ \t]*@(?:kernel_inner|kernel_block|kernel_loop|kernel_parallel|kernel_serial|numba\.|njit|jit|intrinsic|overload|register_jitable)",
     re.MULTILINE,
 )
 
