@@ -28,7 +28,7 @@ import numpy as np
 from numba import prange
 
 from . import _lapack as L
-from ._jit import kernel_block, kernel_inner, kernel_parallel, kernel_serial
+from ._jit import kernel_inner, kernel_parallel, kernel_serial
 from ._order import argsort_stable
 
 #: Driver codes of the kernel.
@@ -264,7 +264,7 @@ def _solve_one(driver, vectors, n, d, e, il, iu, tol, wb, vtb, dc, ec, wsc, work
     return status, n
 
 
-@kernel_block
+@kernel_inner
 def _chunk(driver, vectors, d, e, il, iu, tol, start, stop, work, iwork, w, vt, info):
     n = d.shape[1]
     dc = np.empty(n, d.dtype)
