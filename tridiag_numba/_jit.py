@@ -11,6 +11,10 @@ Why these options:
 * ``error_model="numpy"`` -- float division by zero gives inf/nan instead of
   raising ``ZeroDivisionError``; the python error model also adds a branch to
   every division, which blocks vectorisation of the lane loops.
+* ``no_cfunc_wrapper=True`` -- numba otherwise adds a C-callable wrapper to
+  every compiled function (for ``cfunc``-style first-class function use,
+  which nothing here does), and lowers, optimises and compiles it on the
+  first call: a few per cent of a cold compile.
 * no ``fastmath`` -- it makes ``isnan``/``isinf`` constant ``False`` and lets
   LLVM reassociate the Sturm recurrence, whose error analysis assumes IEEE
   arithmetic.
@@ -101,34 +105,31 @@ class _HelperDispatcher(registry.CPUDispatcher):
         return super().get_call_template(args, kws)
 
 
-class _ParallelDispatcher(registry.CPUDispatcher):
-    """numba's dispatcher for the parallel drivers: compiles inside
-    :class:`._jit_link.ParallelDriverScope`, so that the block kernel a
-    ``prange`` body calls is optimised and compiled to machine code once, in
-    the driver, instead of once more per parfor stage (see :mod:`._jit_link`)."""
-
-    def compile(self, sig):
-        with _jit_link.ParallelDriverScope(), _jit_link.DriverScope(self.py_func.__qualname__):
-            return super().compile(sig)
-
-
-class _SerialDispatcher(registry.CPUDispatcher):
-    """numba's dispatcher for the serial twins: the driver's own code is
-    optimised alone and its callees linked in as compiled (see
-    :mod:`._jit_link`, "links late")."""
+class _LateDispatcher(registry.CPUDispatcher):
+    """numba's dispatcher for the drivers (serial twins) and block kernels:
+    compiles inside :class:`._jit_link.DriverScope`, so that the function's
+    own code is optimised alone and its callees are linked in as their own
+    libraries compiled them, not optimised once more (see :mod:`._jit_link`,
+    "links late")."""
 
     def compile(self, sig):
         with _jit_link.DriverScope(self.py_func.__qualname__):
             return super().compile(sig)
 
 
-class _BlockDispatcher(_HelperDispatcher):
-    """:class:`_HelperDispatcher` for the block kernels: their library links
-    late, as a driver's does (see :mod:`._jit_link`)."""
+class _ParallelDispatcher(_LateDispatcher):
+    """:class:`_LateDispatcher` for the parallel drivers, also inside
+    :class:`._jit_link.ParallelDriverScope`: the block kernel a ``prange``
+    body calls is optimised and compiled to machine code once, in the
+    driver, instead of once more per parfor stage (see :mod:`._jit_link`)."""
 
     def compile(self, sig):
-        with _jit_link.DriverScope(self.py_func.__qualname__):
+        with _jit_link.ParallelDriverScope():
             return super().compile(sig)
+
+
+class _BlockDispatcher(_LateDispatcher, _HelperDispatcher):
+    """The block kernels' dispatcher: late linking, canonical argument types."""
 
 
 _jit_link.install()
@@ -160,7 +161,7 @@ kernel_parallel = _decorator(
 kernel_serial = _decorator(
     dict(parallel=False, **_COMMON),
     "Serial twins of the batch drivers (same body, ``prange`` runs as ``range``).",
-    dispatcher=_SerialDispatcher,
+    dispatcher=_LateDispatcher,
 )
 kernel_inner = _decorator(
     _COMMON, "Helpers called from drivers; inlined by LLVM where profitable.", dispatcher=_HelperDispatcher

@@ -1,4 +1,4 @@
-"""Parallel drivers' first compile: link the loop body's callees once, in the driver.
+"""Drivers' first compile: optimise and compile each callee once, not once more per caller.
 
 What numba does (0.68, ``numba/parfors/parfor_lowering.py`` and
 ``numba/np/ufunc/parallel.py``, ``wrappers.py``): a ``prange`` loop is
@@ -22,17 +22,20 @@ its module -- the code that runs, and that the cache stores as a
 self-contained object -- holds the same functions as before, optimised by
 the same O3 pipeline (once, instead of after each stage).
 
-A driver's own library (the outermost one, named as the driver) also
-*links late*: numba runs the full O3 pipeline over the driver's module after
+A driver's own library, and a block kernel's (``kernel_block`` in
+``_jit.py``: allocate a block's state, call the steps once per block), also
+*link late*.  numba runs the full O3 pipeline over a library's module after
 linking its callees in, so every callee -- already optimised and compiled in
-its own library -- was optimised once more (about 0.4 s per driver for the
-eigenvalue engine, more for the eigenvector and QL kernels).  A driver's own
-code is its chunk loop, calling the block kernel once per chunk: inlining
-that call gains nothing.  So the driver's own code is optimised alone, then
-the closure is linked in as its libraries optimised it, unused copies
-(callees' wrappers) are dropped, and all of it goes to machine code: the
-same self-contained module as before, each callee's code as in its own
-library.
+its own library -- was optimised once more per caller up the chain (driver,
+block kernel: about 0.3-0.6 s each for the eigenvalue, eigenvector and QL
+kernels).  Inlining gains nothing there: the calls run once per chunk or
+block, and LLVM had inlined none of them.  So such a library's own code is
+optimised alone, then the closure is linked in as its libraries optimised
+it, the copies no call reaches (callees' wrappers) are dropped, and all of
+it goes to machine code: a self-contained module, as before, each callee's
+code as its own library compiled it.  Results are the same bits: without
+fast-math, LLVM's optimisations do not change floating-point results
+(``tests/test_jit_compile.py`` compares against numba's own linking).
 
 The numba internals relied on, pinned by ``tests/test_jit_compile.py`` (a
 numba upgrade that changes them fails there, not silently):
@@ -40,7 +43,11 @@ numba upgrade that changes them fails there, not silently):
 * ``JITCPUCodegen.create_library`` instantiates ``codegen._library_class``;
 * the three stages' library names (:data:`_THIN_NAMES`);
 * ``CPUCodeLibrary.add_linking_library``/``finalize``/``_linking_libraries``
-  and ``_verify_declare_only_symbols``.
+  and ``_verify_declare_only_symbols``;
+* for late linking, the steps of ``CPUCodeLibrary.finalize`` that
+  :meth:`ScopedCodeLibrary._finalize_late` runs in another order
+  (``_optimize_final_module``, ``_get_module_for_linking``,
+  ``_reload_init``, ``_finalize_final_module``).
 """
 
 import threading
@@ -69,9 +76,9 @@ class ParallelDriverScope:
 
 
 class DriverScope:
-    """``with DriverScope(name):`` marks a compile of one of our drivers (serial
-    or parallel; per thread): the library numba creates for the driver itself
-    (named ``name``, its qualified name) links late."""
+    """``with DriverScope(name):`` marks a compile of one of our drivers or block
+    kernels (per thread, nestable): the library numba creates for that
+    function itself (named ``name``, its qualified name) links late."""
 
     def __init__(self, name):
         self.name = name
