@@ -97,14 +97,15 @@ _COLD_RUN = textwrap.dedent(
     # as the cache stores them).
     thin = [[lib.name, lib._tn_thin, len(lib._linking_libraries)] for lib in libraries
             if lib.name.startswith(("__numba_parfor", "<numba.np.ufunc.wrappers", "parallelgufunc"))]
+    late = sorted(lib.name for lib in libraries if lib._tn_late)
     undefined = {}
-    for mod in (_batch, _full_spectrum):
+    for mod in (_batch, _bisect, _full_spectrum):
         for name, obj in vars(mod).items():
-            if name.endswith("_parallel") and isinstance(obj, numba.core.dispatcher.Dispatcher):
+            if (name.endswith("_parallel") or name == "_kth_block") and isinstance(obj, numba.core.dispatcher.Dispatcher):
                 for sig, cres in obj.overloads.items():
                     undefined[f"{name}{sig}"] = [f.name for f in cres.library._final_module.functions
                                                  if f.is_declaration and f.name.startswith("_ZN")]
-    print(json.dumps(dict(report=report, thin=thin, undefined=undefined, digest=digest)))
+    print(json.dumps(dict(report=report, thin=thin, late=late, undefined=undefined, digest=digest)))
     """
 )
 
@@ -129,13 +130,19 @@ def test_cold_parallel_calls_compile_each_kernel_once_and_no_twin(tmp_path):
     assert {"_stein_block", "_run_block"} <= compiled
     # _jit_link: numba's three parfor stages (names pinned there) got thin
     # libraries, three per parallel driver, and the drivers link it all.
-    drivers = len(out["undefined"])  # parallel drivers compiled (one prange loop each)
+    drivers = len(out["undefined"]) - 1  # parallel drivers compiled (one prange loop each)
     assert drivers >= 3, out["undefined"]
     assert len(out["thin"]) == 3 * drivers, out["thin"]
     assert all(is_thin and linked == 0 for _, is_thin, linked in out["thin"]), out["thin"]
     for prefix in _jit_link._THIN_NAMES:
         assert sum(name.startswith(prefix) for name, _, _ in out["thin"]) == drivers, (prefix, out["thin"])
     assert out["undefined"] == {name: [] for name in out["undefined"]}, out["undefined"]
+    # The drivers and the block kernel linked late (their own code optimised
+    # alone, the compiled callees linked in after), and nothing else did;
+    # their modules define every callee all the same (checked just above).
+    compiled_drivers = {name for name in compiled if name.endswith("_parallel")}
+    assert set(out["late"]) == compiled_drivers | {"_kth_block"}, out["late"]
+    assert len(out["late"]) == len(set(out["late"])), out["late"]
     # A second fresh process loads those drivers from the cache (compiles
     # nothing) and gets the same bits.
     again = subprocess.run([sys.executable, "-c", _COLD_RUN], env=env, capture_output=True, text=True, timeout=900)
@@ -172,7 +179,7 @@ def test_scoped_code_library_installed_and_inert_outside_our_drivers():
         _jit_link.ScopedCodeLibrary.__init__ = init
     np.testing.assert_array_equal(out, 1.5 * np.arange(1, 5))
     assert any(lib.name.startswith("__numba_parfor_gufunc_") for lib in made)
-    assert not any(lib._tn_thin for lib in made)
+    assert not any(lib._tn_thin or lib._tn_late for lib in made)
 
 
 def test_pinv_solve_inputs_reach_the_kernel_read_only_whatever_their_origin():
@@ -192,3 +199,75 @@ def test_pinv_solve_inputs_reach_the_kernel_read_only_whatever_their_origin():
     for kernel in (_pinv._pinv_solve_real_serial, _pinv._pinv_solve_real_parallel):
         for sig in kernel.signatures:
             assert not any(a.mutable for a in sig[:5]), sig
+
+
+def _plain(dispatcher, **swap):
+    """``dispatcher``'s Python function compiled by numba's own pipeline (every
+    library links and optimises its callees; no cache), with the global names
+    in ``swap`` (the block kernels it calls) replaced."""
+    import types as pytypes
+
+    from tridiag_numba import _jit
+
+    f = dispatcher.py_func
+    g = pytypes.FunctionType(f.__code__, {**f.__globals__, **swap}, f.__name__, f.__defaults__, f.__closure__)
+    options = {k: v for k, v in _jit._COMMON.items() if k != "cache"}
+    options.update(dispatcher.targetoptions.get("inline") and {"inline": dispatcher.targetoptions["inline"]} or {})
+    return numba.njit(g, **options)
+
+
+def _family_batch(dtype):
+    from tridiag_numba import matrices as Mx
+
+    rows = [Mx.wilkinson(21), Mx.clement(21), Mx.glued_wilkinson(3, block=7), Mx.legendre_jacobi(21),
+            Mx.toeplitz_121(21)]
+    d = np.array([r[0] for r in rows] * 4, np.float64)
+    e = np.array([r[1] for r in rows] * 4, np.float64)
+    scale = np.repeat([1.0, 1e150, 1e-150, -3.0] if dtype == np.float64 else [1.0, 1e30, 1e-30, -3.0], len(rows))
+    rng = np.random.default_rng(15)
+    noise = rng.standard_normal((8, 21)), rng.standard_normal((8, 20))
+    d = np.concatenate([d * scale[:, None], noise[0]]).astype(dtype)
+    e = np.concatenate([e * scale[:, None], noise[1]]).astype(dtype)
+    return d, e
+
+
+def test_late_linked_kernels_give_the_bits_of_numbas_own_linking(monkeypatch):
+    """Drivers and block kernels link late (``_jit_link``): the same
+    functions, each compiled once.  Their results, bit for bit, against the
+    same drivers and block kernels compiled by numba's default pipeline
+    (serial twins; the eigenvalue engine, the lane QL route and the fused
+    eigenpair kernel; LAPACK families scaled to 1e+-150 and random
+    matrices)."""
+    from tridiag_numba import _api, _batch, _bisect, _kernels, _ql_lanes, _stein_lanes
+
+    kth_block = _plain(_bisect._kth_block)
+    ql_block = _plain(_ql_lanes._ql_block)
+    eigvec_block = _plain(_stein_lanes._eigvec_block)
+    pair_chunk = _plain(_batch._kth_pair_chunk, _kth_block=kth_block, _eigvec_block=eigvec_block)
+    plain = {
+        "kth_eigenvalues_serial": _plain(_batch.kth_eigenvalues_serial, _kth_block=kth_block),
+        "ql_eigenvalues_serial": _plain(_ql_lanes.ql_eigenvalues_serial, _ql_block=ql_block),
+        "kth_eigenpairs_serial": _plain(_batch.kth_eigenpairs_serial, _kth_pair_chunk=pair_chunk),
+    }
+    d, e = _family_batch(np.float64)  # float64 only: each plain kernel is a cold compile
+    k = np.arange(d.shape[0]) % d.shape[1]
+
+    def run():
+        with _api.serial_kernels():
+            out = [tridiag_numba.kth_eigenvalue(d, e, k), *tridiag_numba.kth_eigenpair(d, e, k),
+                   tridiag_numba.eigvalsh_tridiagonal(np.tile(d, (2, 1)), np.tile(e, (2, 1)))]
+        return [np.ascontiguousarray(x).view(np.uint8) for x in out]
+
+    ours = run()
+    with monkeypatch.context() as m:
+        for name, kernel in plain.items():
+            m.setattr(_kernels, name, kernel)
+        reference = run()
+    for got, ref in zip(ours, reference):
+        np.testing.assert_array_equal(got, ref)
+    # The reference ran (each plain kernel compiled) on numba's pipeline:
+    # nothing in it linked late; ours did.
+    for kernel in (kth_block, ql_block, eigvec_block, *plain.values()):
+        assert kernel.overloads and all(not cres.library._tn_late for cres in kernel.overloads.values())
+    for name in plain:
+        assert all(cres.library._tn_late for cres in getattr(_kernels, name).overloads.values()), name

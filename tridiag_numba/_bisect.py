@@ -30,7 +30,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._jit import kernel_inner, kernel_loop
+from ._jit import kernel_block, kernel_inner, kernel_loop
 from ._lanes import _MAX_LAGUERRE, Bracket, Jobs, Slots, _fill_block, _fill_slot
 from ._layout import INFO_NO_CONVERGENCE, INFO_OK, LANES, ROW
 from ._shifts import _interpolated_shift, _laguerre_shift
@@ -255,7 +255,7 @@ def _block_state(d):
     return slots, br, ps
 
 
-@kernel_inner
+@kernel_block
 def _kth_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ws, info):
     """Eigenvalue ``lane_k[j]`` of matrix ``lane_b[j]`` for jobs start..stop.
 

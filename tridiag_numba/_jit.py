@@ -11,6 +11,10 @@ Why these options:
 * ``error_model="numpy"`` -- float division by zero gives inf/nan instead of
   raising ``ZeroDivisionError``; the python error model also adds a branch to
   every division, which blocks vectorisation of the lane loops.
+* ``no_cfunc_wrapper=True`` -- numba otherwise adds a C-callable wrapper to
+  every compiled function (for ``cfunc``-style first-class function use,
+  which nothing here does), and lowers, optimises and compiles it on the
+  first call: a few per cent of a cold compile.
 * no ``fastmath`` -- it makes ``isnan``/``isinf`` constant ``False`` and lets
   LLVM reassociate the Sturm recurrence, whose error analysis assumes IEEE
   arithmetic.
@@ -51,6 +55,7 @@ from . import _jit_link
 __all__ = [
     "KernelSourcesLocator",
     "compile_notices",
+    "kernel_block",
     "kernel_inner",
     "kernel_loop",
     "kernel_parallel",
@@ -65,7 +70,7 @@ __all__ = [
 # compiled for: numba keeps one compiled version per signature, and a
 # helper compiled without reference counting but later called from counted
 # code (or the reverse) corrupts the counts of the arrays it returns.
-_COMMON = dict(nogil=True, cache=True, error_model="numpy", _nrt=True)
+_COMMON = dict(nogil=True, cache=True, error_model="numpy", _nrt=True, no_cfunc_wrapper=True)
 
 #: Python functions compiled through the decorators below (their caches are
 #: keyed on the whole package's sources).
@@ -100,15 +105,31 @@ class _HelperDispatcher(registry.CPUDispatcher):
         return super().get_call_template(args, kws)
 
 
-class _ParallelDispatcher(registry.CPUDispatcher):
-    """numba's dispatcher for the parallel drivers: compiles inside
-    :class:`._jit_link.ParallelDriverScope`, so that the block kernel a
-    ``prange`` body calls is optimised and compiled to machine code once, in
-    the driver, instead of once more per parfor stage (see :mod:`._jit_link`)."""
+class _LateDispatcher(registry.CPUDispatcher):
+    """numba's dispatcher for the drivers (serial twins) and block kernels:
+    compiles inside :class:`._jit_link.DriverScope`, so that the function's
+    own code is optimised alone and its callees are linked in as their own
+    libraries compiled them, not optimised once more (see :mod:`._jit_link`,
+    "links late")."""
+
+    def compile(self, sig):
+        with _jit_link.DriverScope(self.py_func.__qualname__):
+            return super().compile(sig)
+
+
+class _ParallelDispatcher(_LateDispatcher):
+    """:class:`_LateDispatcher` for the parallel drivers, also inside
+    :class:`._jit_link.ParallelDriverScope`: the block kernel a ``prange``
+    body calls is optimised and compiled to machine code once, in the
+    driver, instead of once more per parfor stage (see :mod:`._jit_link`)."""
 
     def compile(self, sig):
         with _jit_link.ParallelDriverScope():
             return super().compile(sig)
+
+
+class _BlockDispatcher(_LateDispatcher, _HelperDispatcher):
+    """The block kernels' dispatcher: late linking, canonical argument types."""
 
 
 _jit_link.install()
@@ -138,10 +159,20 @@ kernel_parallel = _decorator(
     dispatcher=_ParallelDispatcher,
 )
 kernel_serial = _decorator(
-    dict(parallel=False, **_COMMON), "Serial twins of the batch drivers (same body, ``prange`` runs as ``range``)."
+    dict(parallel=False, **_COMMON),
+    "Serial twins of the batch drivers (same body, ``prange`` runs as ``range``).",
+    dispatcher=_LateDispatcher,
 )
 kernel_inner = _decorator(
     _COMMON, "Helpers called from drivers; inlined by LLVM where profitable.", dispatcher=_HelperDispatcher
+)
+# A block kernel (one chunk of a driver's work: allocate the block's state,
+# then call the steps, each a compiled function of its own, once per block)
+# links late: LLVM inlined none of those calls (checked on the final
+# modules), so optimising the steps once more inside the block kernel's
+# module only cost compile time.
+kernel_block = _decorator(
+    _COMMON, "Block kernels: a driver's chunk of work, calling its steps once per block.", dispatcher=_BlockDispatcher
 )
 # numba increments and decrements the reference count of every array
 # argument of every call and of every record field it reads (atomic
@@ -217,7 +248,7 @@ def layer_is_fork_safe():
 
 #: A line applying a numba decorator (ours from this module, or numba's own).
 _DEFINES_KERNELS = re.compile(
-    rb"^[ \t]*@(?:kernel_inner|kernel_parallel|kernel_serial|numba\.|njit|jit|intrinsic|overload|register_jitable)",
+    rb"^[ \t]*@(?:kernel_inner|kernel_block|kernel_loop|kernel_parallel|kernel_serial|numba\.|njit|jit|intrinsic|overload|register_jitable)",
     re.MULTILINE,
 )
 

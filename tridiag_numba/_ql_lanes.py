@@ -44,7 +44,7 @@ import numpy as np
 
 from numba import prange
 
-from ._jit import kernel_inner, kernel_loop, kernel_parallel, kernel_serial
+from ._jit import kernel_block, kernel_inner, kernel_loop, kernel_parallel, kernel_serial
 from ._lanes import Jobs, _fill_block
 from ._bisect import _block_state
 from ._layout import INFO_NONFINITE, INFO_NO_CONVERGENCE, INFO_OK, LANES, ROW
@@ -455,7 +455,7 @@ def _refine(slots, ql, ok, rq, pivmin, rtol):
                 busy -= cur[l] >= nql[l]
 
 
-@kernel_inner
+@kernel_block
 def _ql_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ok, info, wt, wst):
     """All eigenvalues of matrix ``lane_b[j]`` for jobs j in start..stop,
     LANES matrices at a time.

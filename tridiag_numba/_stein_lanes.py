@@ -28,7 +28,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._jit import kernel_inner
+from ._jit import kernel_block, kernel_inner
 from ._layout import INFO_OK, LANES, ROW
 from ._scaling import _pow2_pair, _scale_exponent
 from ._stein import _inverse_iteration, _start_vector
@@ -317,7 +317,7 @@ def _normalise_lanes(vb, nrm, jmax):
         acc[l] = -scl if y[jmax[l], l] < 0.0 else scl
 
 
-@kernel_inner
+@kernel_block
 def _eigvec_block(d, e, ws, kidx, start, stop, eps, safemin, v, info):
     """One eigenvector each for matrices start..stop (at most LANES), with
     the matrices interleaved as SIMD lanes.
