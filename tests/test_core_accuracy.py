@@ -481,6 +481,60 @@ def test_block_moments_matches_row_loops(dtype, n):
     np.testing.assert_array_equal(got_single, single)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 16, 45, 100])
+@pytest.mark.parametrize("busy", [1, 8, 25, 32])
+def test_scaled_transpose_matches_column_loops(dtype, n, busy):
+    """``_scaled_transpose`` (LLVM IR, 8 x 8 tiles transposed in registers)
+    writes, bit for bit, what the plain column loops wrote: per busy slot
+    ``T(x * ma * mb)`` of its matrix's diagonal into rows 0..n-1 and the
+    absolute value of its off-diagonal into rows 1..n-1, ``+0.0`` in idle
+    slots (over NaN garbage), nothing past the rows and lanes it owns --
+    for orders below, at and between multiples of 8, busy slots scattered
+    among idle ones, matrices in any order, and scale pairs whose product
+    is subnormal or huge (float32 widened for the products, as numba does)."""
+    from numba import njit
+
+    import tridiag_numba._kernels as K
+
+    copy = njit(lambda src, lane_b, job, scale, dst, first, count: K._scaled_transpose(src, lane_b, job, scale, dst, first, count))
+    rng = np.random.default_rng(n * 100 + busy)
+    B = 40
+    d = (rng.standard_normal((B, n)) * 3.0).astype(dtype)
+    e = (rng.standard_normal((B, n - 1)) * 1e-3).astype(dtype)
+    d[1, :] = -0.0  # a signed zero stays signed in a busy slot
+    lane_b = rng.permutation(B).astype(np.int64)
+    job = np.full(K.LANES, -1, np.int64)
+    job[rng.choice(K.LANES, busy, replace=False)] = rng.choice(B, busy, replace=False)
+    scale = np.full((2, K.ROW), np.nan)
+    expo = rng.integers(-60, 60, K.LANES)
+    scale[0, : K.LANES] = np.ldexp(1.0, -(expo // 2))
+    scale[1, : K.LANES] = np.ldexp(1.0, (expo // 2) - expo)
+    scale[:, 3] = (2.0**-600, 2.0**-600)  # the product underflows in float32 and float64
+    scale[:, 4] = (2.0**100, 2.0**100)  # overflows float32
+    db = np.full((n + 2, K.ROW), np.nan, dtype)
+    e2b = np.full((n + 2, K.ROW), np.nan, dtype)
+    want_d, want_e = db.copy(), e2b.copy()
+    T = np.dtype(dtype).type
+    with np.errstate(over="ignore", under="ignore"):
+        for l in range(K.LANES):
+            ma, mb = scale[0, l], scale[1, l]
+            if job[l] < 0:
+                want_d[:n, l] = T(0.0)
+                want_e[1:n, l] = T(0.0)
+                continue
+            b = lane_b[job[l]]
+            for i in range(n):
+                want_d[i, l] = T(np.float64(d[b, i]) * ma * mb)
+            for i in range(n - 1):
+                want_e[i + 1, l] = abs(T(np.float64(e[b, i]) * ma * mb))
+    copy(d, lane_b, job, scale, db, 0, n)
+    copy(e, lane_b, job, scale, e2b, 1, n - 1)
+    np.testing.assert_array_equal(db, want_d)
+    np.testing.assert_array_equal(e2b, want_e)
+    np.testing.assert_array_equal(np.signbit(db[:n, : K.LANES]), np.signbit(want_d[:n, : K.LANES]))
+
+
 def _plain_eigvec_lanes(d, e, ws, ks, eps):
     """The lane kernel's inverse iteration written plainly, one loop per
     operation and all lanes at once in numpy: power-of-two scaling, dm = d -

@@ -31,6 +31,7 @@ import numpy as np
 from ._jit import kernel_inner, kernel_loop
 from ._layout import INFO_NONFINITE, INFO_OK, LANES
 from ._scaling import _pow2_pair, _scale_exponent, _split_e2
+from ._load_ir import _scaled_transpose
 from ._sturm_ir import _block_moments
 
 
@@ -237,25 +238,22 @@ def _fill_slot(jobs, slots, br, l, nxt_job):
 
 @kernel_loop
 def _copy_scaled(jobs, slots, nxt_job, scale):
-    """Per slot of an empty block: the next job with work to do, its exact
-    power-of-two scale (factors into ``scale`` (2, LANES)) and its scaled
-    ``d`` and ``|e|`` (``e2b`` rows 1..n-1, squared later); return the new
-    ``nxt_job``.  Trivial jobs (zero or non-finite matrices) finish on the
-    spot and the next job takes the slot.  A slot left without a job gets
-    the inert zero matrix (rows 1..n-1; ``e2b`` row 0 is zero already)."""
+    """Per slot of an empty block: the next job with work to do and its exact
+    power-of-two scale (factors into ``scale`` (2, LANES)); then every slot's
+    scaled ``d`` and ``|e|`` (``e2b`` rows 1..n-1, squared later) by
+    :func:`._load_ir._scaled_transpose`.  Return the new ``nxt_job``.
+    Trivial jobs (zero or non-finite matrices) finish on the spot and the
+    next job takes the slot.  A slot left without a job gets the inert zero
+    matrix (``e2b`` row 0 is zero already)."""
     d = jobs.d
     e = jobs.e
-    db = slots.db
-    e2b = slots.e2b
     n = d.shape[1]
-    T = db.dtype.type
     for l in range(LANES):
         slots.job[l] = -1
         while nxt_job < jobs.stop:
             j = nxt_job
             nxt_job += 1
-            b = jobs.lane_b[j]
-            ex, finite, is_zero = _scale_exponent(d, e, b)
+            ex, finite, is_zero = _scale_exponent(d, e, jobs.lane_b[j])
             if not finite or is_zero:
                 jobs.w[j] = np.nan if not finite else 0.0
                 jobs.ws[j] = jobs.w[j]
@@ -266,26 +264,10 @@ def _copy_scaled(jobs, slots, nxt_job, scale):
             ma, mb = _pow2_pair(ex)
             scale[0, l] = ma
             scale[1, l] = mb
-            for i in range(n):
-                db[i, l] = T(d[b, i] * ma * mb)
-            for i in range(n - 1):
-                e2b[i + 1, l] = abs(T(e[b, i] * ma * mb))
             break
-        if slots.job[l] < 0:
-            _zero_column(db, e2b, l)
+    _scaled_transpose(d, jobs.lane_b, slots.job, scale, slots.db, 0, n)
+    _scaled_transpose(e, jobs.lane_b, slots.job, scale, slots.e2b, 1, n - 1)
     return nxt_job
-
-
-@kernel_inner
-def _zero_column(db, e2b, l):
-    """Slot ``l``'s inert zero matrix (``e2b`` row 0 stays as it is: zero).
-    Garbage could be subnormal or NaN and slow down every division of the
-    block's passes."""
-    T = db.dtype.type
-    db[0, l] = T(0.0)
-    for i in range(1, db.shape[0]):
-        db[i, l] = T(0.0)
-        e2b[i, l] = T(0.0)
 
 
 @kernel_loop
