@@ -535,6 +535,39 @@ def test_scaled_transpose_matches_column_loops(dtype, n, busy):
     np.testing.assert_array_equal(np.signbit(db[:n, : K.LANES]), np.signbit(want_d[:n, : K.LANES]))
 
 
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 45, 100])
+def test_transpose_lanes_matches_lane_loops(dtype, n):
+    """``_transpose_lanes`` (the eigenvector lanes' raw copy, LLVM IR) writes,
+    bit for bit, what the plain loops wrote: ``float64(src[rows[l], i])`` for
+    ``rows[l] >= 0``, ``fill[l]`` otherwise, rows 0..count-1 and lanes
+    0..LANES-1 only; also with a matrix in several lanes (the all-eigenpairs
+    route's jobs) and ``dst`` of ``src``'s dtype."""
+    from numba import njit
+
+    import tridiag_numba._kernels as K
+
+    copy = njit(lambda src, rows, fill, dst, count: K._transpose_lanes(src, rows, fill, dst, count))
+    rng = np.random.default_rng(n)
+    src = rng.standard_normal((12, n)).astype(dtype)
+    src[3] = -0.0
+    rows = rng.integers(0, 12, K.LANES).astype(np.int64)
+    rows[rng.choice(K.LANES, 9, replace=False)] = -1
+    rows[5] = -2
+    rows[:4] = 7  # one matrix in several lanes
+    fill = np.where(rows == -1, 1.0, 0.0)
+    for out_dtype in {np.float64, dtype}:
+        dst = np.full((n + 1, K.ROW), np.nan, out_dtype)
+        want = dst.copy()
+        for l in range(K.LANES):
+            for i in range(n):
+                want[i, l] = src[rows[l], i] if rows[l] >= 0 else fill[l]
+        copy(src, rows, fill, dst, n)
+        np.testing.assert_array_equal(dst, want)
+        np.testing.assert_array_equal(np.signbit(dst[:n, : K.LANES]), np.signbit(want[:n, : K.LANES]))
+
+
 def _plain_eigvec_lanes(d, e, ws, ks, eps):
     """The lane kernel's inverse iteration written plainly, one loop per
     operation and all lanes at once in numpy: power-of-two scaling, dm = d -

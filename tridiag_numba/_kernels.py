@@ -68,7 +68,7 @@ from ._sturm_ir import (  # noqa: F401
     _sturm_pass_gather,
     _block_moments,
 )
-from ._load_ir import _scaled_transpose  # noqa: F401
+from ._load_ir import _scaled_transpose, _transpose_lanes  # noqa: F401
 from ._sturm import (  # noqa: F401
     _sturm_step,
     _sturm_pass,

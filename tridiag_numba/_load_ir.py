@@ -73,6 +73,58 @@ def _transpose(builder, rows):
     return out
 
 
+def _check_arrays(name, src, rows, dst, lanes, same_dtype):
+    """Typing-time checks shared by the intrinsics below."""
+    arrays = (src, rows, dst) + lanes
+    if not all(isinstance(a, types.Array) and a.layout == "C" for a in arrays):
+        raise numba.core.errors.TypingError(f"{name}: C-contiguous arrays required")
+    if not (src.ndim == dst.ndim == 2 and rows.ndim == 1 and rows.dtype == types.int64):
+        raise numba.core.errors.TypingError(f"{name}: 2-D src and dst, 1-D int64 indices required")
+    if not (isinstance(src.dtype, types.Float) and isinstance(dst.dtype, types.Float)):
+        raise numba.core.errors.TypingError(f"{name}: float src and dst required")
+    if same_dtype and src.dtype != dst.dtype:
+        raise numba.core.errors.TypingError(f"{name}: src and dst of one dtype required")
+
+
+def _emit_tiles(context, builder, srca, dsta, first, count, lane_row, finish):
+    """The loop both intrinsics share: for each group of ``_VEC`` lanes, the
+    rows ``lane_row(g, t)`` (an i64, or None for an idle lane: it reads row 0,
+    whose values ``finish`` replaces) of ``src`` (B, m), ``count`` entries each,
+    into rows ``first``.. of ``dst`` at lanes ``g * _VEC``.., transposed tile by
+    tile; ``finish(g, v)`` turns a vector of ``src``'s entries (one per lane)
+    into what is stored."""
+    fty = srca.data.type.pointee
+    vt = ir.VectorType(fty, _VEC)
+    dvt = ir.VectorType(dsta.data.type.pointee, _VEC)
+    m = builder.extract_value(srca.shape, 1)
+    drow = builder.extract_value(dsta.shape, 1)
+    tiles = builder.and_(count, ir.Constant(_I64, -_VEC))
+
+    def store_row(i, g, v):
+        off = builder.add(builder.mul(builder.add(i, first), drow), ir.Constant(_I64, g * _VEC))
+        builder.store(v, builder.bitcast(builder.gep(dsta.data, [off]), dvt.as_pointer()), align=4)
+
+    for g in range(LANES // _VEC):
+        bases = []
+        for t in range(_VEC):
+            row = cgutils.alloca_once_value(builder, ir.Constant(_I64, 0))
+            lane_row(g, t, row)
+            bases.append(builder.gep(srca.data, [builder.mul(builder.load(row), m)]))
+        with cgutils.for_range_slice(builder, ir.Constant(_I64, 0), tiles, ir.Constant(_I64, _VEC)) as (i0, _):
+            tile = [builder.load(builder.bitcast(builder.gep(p, [i0]), vt.as_pointer()), align=4) for p in bases]
+            for c, col in enumerate(_transpose(builder, tile)):
+                store_row(builder.add(i0, ir.Constant(_I64, c)), g, finish(g, col))
+        with cgutils.for_range_slice(builder, tiles, count, ir.Constant(_I64, 1)) as (i, _):
+            v = ir.Constant(vt, ir.Undefined)
+            for t, p in enumerate(bases):
+                v = builder.insert_element(v, builder.load(builder.gep(p, [i])), ir.Constant(_I32, t))
+            store_row(i, g, finish(g, v))
+
+
+def _at(builder, base, off, ty):
+    return builder.bitcast(builder.gep(base, [off]), ty.as_pointer())
+
+
 @intrinsic(prefer_literal=False)
 def _scaled_transpose(typingctx, src, lane_b, job, scale, dst, first, count):
     """Copy the slots' matrices into a block, transposed and scaled.
@@ -86,14 +138,9 @@ def _scaled_transpose(typingctx, src, lane_b, job, scale, dst, first, count):
     float64; ``lane_b``/``job`` int64.  Eight slots at a time, eight entries
     per tile (the last ``count % 8`` one entry at a time).
     """
-    arrays = (src, lane_b, job, scale, dst)
-    if not all(isinstance(a, types.Array) and a.layout == "C" for a in arrays):
-        raise numba.core.errors.TypingError("_scaled_transpose: C-contiguous arrays required")
-    if not (src.ndim == dst.ndim == scale.ndim == 2 and lane_b.ndim == job.ndim == 1):
-        raise numba.core.errors.TypingError("_scaled_transpose: 2-D src, dst, scale and 1-D lane_b, job required")
-    if not (src.dtype == dst.dtype and isinstance(src.dtype, types.Float) and scale.dtype == types.float64
-            and lane_b.dtype == job.dtype == types.int64):
-        raise numba.core.errors.TypingError("_scaled_transpose: src, dst of one float dtype, float64 scale, int64 indices")
+    _check_arrays("_scaled_transpose", src, lane_b, dst, (job, scale), True)
+    if not (job.ndim == 1 and job.dtype == types.int64 and scale.ndim == 2 and scale.dtype == types.float64):
+        raise numba.core.errors.TypingError("_scaled_transpose: 1-D int64 job and 2-D float64 scale required")
     sig = types.void(src, lane_b, job, scale, dst, types.int64, types.int64)
 
     def codegen(context, builder, signature, args):
@@ -104,51 +151,81 @@ def _scaled_transpose(typingctx, src, lane_b, job, scale, dst, first, count):
         vi = ir.VectorType(_I64, _VEC)
         srca, lba, joba, sca, dsta, _, _ = _ir_arrays(context, builder, signature, args)
         first, count = args[5], args[6]
-        m = builder.extract_value(srca.shape, 1)
-        drow = builder.extract_value(dsta.shape, 1)
         srow = builder.extract_value(sca.shape, 1)
         zero = _ir_const(vt, 0.0)
         absolute = builder.icmp_signed("==", first, ir.Constant(_I64, 1))
+        groups = []
+        for g in range(LANES // _VEC):
+            goff = ir.Constant(_I64, g * _VEC)
+            jobs = builder.load(_at(builder, joba.data, goff, vi), align=8)
+            groups.append((
+                builder.load(_at(builder, sca.data, goff, vd), align=8),
+                builder.load(_at(builder, sca.data, builder.add(srow, goff), vd), align=8),
+                jobs,
+                builder.icmp_signed(">=", jobs, _ir_const(vi, 0)),
+            ))
 
-        def at(base, off, ty):
-            return builder.bitcast(builder.gep(base, [off]), ty.as_pointer())
+        def lane_row(g, t, row):
+            j = builder.extract_element(groups[g][2], ir.Constant(_I32, t))
+            with builder.if_then(builder.icmp_signed(">=", j, ir.Constant(_I64, 0))):
+                builder.store(builder.load(builder.gep(lba.data, [j])), row)
 
-        def scaled(v, ma, mb, busy):
+        def finish(g, v):
             # T(x * ma * mb) as numba computes it: float32 widened for the products.
+            ma, mb, _, busy = groups[g]
             x = v if fty == dty else builder.fpext(v, vd)
             y = builder.fmul(builder.fmul(x, ma), mb)
             y = y if fty == dty else builder.fptrunc(y, vt)
             y = builder.select(absolute, _ir_fabs(builder, y), y)
             return builder.select(busy, y, zero)
 
-        def store_row(i, g, v):
-            row = builder.add(i, first)
-            builder.store(v, at(dsta.data, builder.add(builder.mul(row, drow), ir.Constant(_I64, g * _VEC)), vt), align=4)
+        _emit_tiles(context, builder, srca, dsta, first, count, lane_row, finish)
+        return context.get_dummy_value()
 
-        tiles = builder.and_(count, ir.Constant(_I64, -_VEC))
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=False)
+def _transpose_lanes(typingctx, src, rows, fill, dst, count):
+    """Copy matrices into lanes, transposed and widened to ``dst``'s dtype.
+
+    For every lane ``l`` < LANES and ``i < count``: ``dst[i, l] = src[rows[l], i]``
+    (exactly: float32 widens) when ``rows[l] >= 0``, else ``fill[l]``.
+    ``src`` (B, m) C-contiguous with ``count <= m``; ``dst`` (>= count,
+    >= LANES) C-contiguous, float64 or ``src``'s dtype; ``rows`` int64,
+    ``fill`` float64 (>= LANES,).  The eigenvector lanes' raw copy
+    (:func:`._stein_lanes._copy_lanes`).
+    """
+    _check_arrays("_transpose_lanes", src, rows, dst, (fill,), False)
+    if not (fill.ndim == 1 and fill.dtype == types.float64 and (dst.dtype == src.dtype or dst.dtype == types.float64)):
+        raise numba.core.errors.TypingError("_transpose_lanes: 1-D float64 fill and a float64 (or src's dtype) dst required")
+    sig = types.void(src, rows, fill, dst, types.int64)
+
+    def codegen(context, builder, signature, args):
+        fty = context.get_value_type(signature.args[0].dtype)
+        oty = context.get_value_type(signature.args[3].dtype)
+        vo = ir.VectorType(oty, _VEC)
+        vi = ir.VectorType(_I64, _VEC)
+        vd = ir.VectorType(ir.DoubleType(), _VEC)
+        srca, rowsa, filla, dsta, _ = _ir_arrays(context, builder, signature, args)
+        groups = []
         for g in range(LANES // _VEC):
             goff = ir.Constant(_I64, g * _VEC)
-            ma = builder.load(at(sca.data, goff, vd), align=8)
-            mb = builder.load(at(sca.data, builder.add(srow, goff), vd), align=8)
-            jobs = builder.load(at(joba.data, goff, vi), align=8)
-            busy = builder.icmp_signed(">=", jobs, _ir_const(vi, 0))
-            bases = []
-            for t in range(_VEC):
-                # An idle slot reads matrix 0 (its values are replaced by zeros).
-                row = cgutils.alloca_once_value(builder, ir.Constant(_I64, 0))
-                j = builder.extract_element(jobs, ir.Constant(_I32, t))
-                with builder.if_then(builder.icmp_signed(">=", j, ir.Constant(_I64, 0))):
-                    builder.store(builder.load(builder.gep(lba.data, [j])), row)
-                bases.append(builder.gep(srca.data, [builder.mul(builder.load(row), m)]))
-            with cgutils.for_range_slice(builder, ir.Constant(_I64, 0), tiles, ir.Constant(_I64, _VEC)) as (i0, _):
-                tile = [builder.load(builder.bitcast(builder.gep(p, [i0]), vt.as_pointer()), align=4) for p in bases]
-                for c, col in enumerate(_transpose(builder, tile)):
-                    store_row(builder.add(i0, ir.Constant(_I64, c)), g, scaled(col, ma, mb, busy))
-            with cgutils.for_range_slice(builder, tiles, count, ir.Constant(_I64, 1)) as (i, _):
-                v = ir.Constant(vt, ir.Undefined)
-                for t, p in enumerate(bases):
-                    v = builder.insert_element(v, builder.load(builder.gep(p, [i])), ir.Constant(_I32, t))
-                store_row(i, g, scaled(v, ma, mb, busy))
+            rws = builder.load(_at(builder, rowsa.data, goff, vi), align=8)
+            fv = builder.load(_at(builder, filla.data, goff, vd), align=8)
+            fv = fv if oty == ir.DoubleType() else builder.fptrunc(fv, vo)
+            groups.append((rws, builder.icmp_signed(">=", rws, _ir_const(vi, 0)), fv))
+
+        def lane_row(g, t, row):
+            r = builder.extract_element(groups[g][0], ir.Constant(_I32, t))
+            builder.store(builder.select(builder.icmp_signed(">=", r, ir.Constant(_I64, 0)), r, ir.Constant(_I64, 0)), row)
+
+        def finish(g, v):
+            _, busy, fv = groups[g]
+            x = v if fty == oty else builder.fpext(v, vo)
+            return builder.select(busy, x, fv)
+
+        _emit_tiles(context, builder, srca, dsta, ir.Constant(_I64, 0), args[4], lane_row, finish)
         return context.get_dummy_value()
 
     return sig, codegen

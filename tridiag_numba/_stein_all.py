@@ -80,7 +80,7 @@ def _load_job_lanes(d, e, job_b, job_w, start, stop, vb, src):
         lane[1, l] = mb if b >= 0 else 1.0
         lane[2, l] = job_w[start + l] if b >= 0 else 0.0
         src[l] = b
-    _copy_lanes(d, e, src, dm, eb)
+    _copy_lanes(d, e, src, dm, eb, vb.acc)
 
 
 @kernel_inner
