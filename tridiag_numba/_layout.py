@@ -19,7 +19,8 @@ LANES = 32
 #: are padding.  With rows of 32 float64 (256 bytes) a column -- one matrix,
 #: written while a block is loaded -- falls into 16 of the L1 cache's 64
 #: sets and evicts itself; 40 (320 bytes) spreads it over all of them and
-#: halved the time to load a block.
+#: halved the time to load a block column by column.  (The loaders now
+#: write whole 8-lane rows, :mod:`._load_ir`; 40 was kept, not re-measured.)
 ROW = 40
 
 #: ``info`` codes shared with the numpy layer.
