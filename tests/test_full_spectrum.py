@@ -24,7 +24,6 @@ from tridiag_numba._api import serial_kernels
 
 from conftest import (
     DTYPES,
-    as64,
     assert_eigenvalues,
     assert_eigenvectors,
     assert_sign_convention,

@@ -29,8 +29,6 @@ import os
 import statistics
 import time
 
-import numpy as np
-
 from tridiag_numba import _bench
 
 __all__ = ["TARGETS", "after", "context_report", "pools", "round_robin", "target_rows", "training_steps"]

@@ -13,8 +13,6 @@ The order is stable: indices are ranked by ``(x[i], i)``, so equal values
 ``np.argsort(x, kind="stable")``.  Inputs hold no NaN.
 """
 
-import numpy as np
-
 from ._jit import kernel_inner
 
 

@@ -47,7 +47,7 @@ from numba import prange
 from ._jit import kernel_block, kernel_inner, kernel_loop, kernel_parallel, kernel_serial
 from ._lanes import Jobs, _fill_block
 from ._bisect import _block_state
-from ._layout import INFO_NONFINITE, INFO_NO_CONVERGENCE, INFO_OK, LANES, ROW
+from ._layout import INFO_NO_CONVERGENCE, INFO_OK, LANES, ROW
 from ._ql_ir import _ql_scan_simd, _ql_sweep_simd, _sturm_count_simd
 
 #: dsterf's iteration limit: 30 sweeps per eigenvalue on average.
@@ -146,7 +146,6 @@ def _ql_control(ql, nmaxit):
     (the lowest and highest rows a sweep touches, lanes still running)."""
     qd = ql.qd
     qe = ql.qe
-    fs = ql.fs
     js = ql.js
     n = qd.shape[0]
     T = qd.dtype.type
