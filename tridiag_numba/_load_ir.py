@@ -1,4 +1,4 @@
-"""LLVM-IR intrinsic for loading a block: the scaled, transposed copy.
+"""LLVM-IR intrinsics for loading a block: the transposed copies.
 
 A block keeps its matrices lane-interleaved, ``(n, ROW)`` with one slot per
 column (:mod:`._layout`), while the input holds one matrix per row.  The
@@ -10,11 +10,14 @@ time, transposes each 8 x 8 tile in registers (three rounds of two-input
 shuffles) and writes whole rows of eight lanes: a block of 25 matrices of
 order 100 loads in ~2.2 us instead of ~3.2 us (float64; float32 ~2.1
 against ~3.5), ~4 % of a 50 x 100 ``kth_eigenvalue`` call.
+:func:`_transpose_lanes` is the same tile loop for the eigenvector lanes'
+raw copy (:func:`._stein_lanes._copy_lanes`).
 
 Same operations, in the same order, as the plain loops: ``T(x * ma * mb)``
 (float32 widened to float64 for the two products, as numba does), ``abs``
 of that for the off-diagonals, ``+0.0`` for idle slots; bit-identical
-(``test_scaled_transpose_matches_column_loops``).
+(``test_scaled_transpose_matches_column_loops``,
+``test_transpose_lanes_matches_lane_loops``).
 """
 
 import numba
@@ -86,13 +89,18 @@ def _check_arrays(name, src, rows, dst, lanes, same_dtype):
         raise numba.core.errors.TypingError(f"{name}: src and dst of one dtype required")
 
 
-def _emit_tiles(context, builder, srca, dsta, first, count, lane_row, finish):
+def _at(builder, base, off, ty):
+    """Pointer to a ``ty`` at element ``off`` of ``base``."""
+    return builder.bitcast(builder.gep(base, [off]), ty.as_pointer())
+
+
+def _emit_tiles(builder, srca, dsta, first, count, lane_row, finish):
     """The loop both intrinsics share: for each group of ``_VEC`` lanes, the
-    rows ``lane_row(g, t)`` (an i64, or None for an idle lane: it reads row 0,
-    whose values ``finish`` replaces) of ``src`` (B, m), ``count`` entries each,
-    into rows ``first``.. of ``dst`` at lanes ``g * _VEC``.., transposed tile by
-    tile; ``finish(g, v)`` turns a vector of ``src``'s entries (one per lane)
-    into what is stored."""
+    ``src`` (B, m) rows that ``lane_row(g, t, row)`` stores into the i64
+    alloca ``row`` (left at 0 for an idle lane, whose values ``finish``
+    replaces), ``count`` entries each, into rows ``first``.. of ``dst`` at
+    lanes ``g * _VEC``.., transposed tile by tile; ``finish(g, v)`` turns a
+    vector of ``src``'s entries (one per lane) into what is stored."""
     fty = srca.data.type.pointee
     vt = ir.VectorType(fty, _VEC)
     dvt = ir.VectorType(dsta.data.type.pointee, _VEC)
@@ -102,7 +110,7 @@ def _emit_tiles(context, builder, srca, dsta, first, count, lane_row, finish):
 
     def store_row(i, g, v):
         off = builder.add(builder.mul(builder.add(i, first), drow), ir.Constant(_I64, g * _VEC))
-        builder.store(v, builder.bitcast(builder.gep(dsta.data, [off]), dvt.as_pointer()), align=4)
+        builder.store(v, _at(builder, dsta.data, off, dvt), align=4)
 
     for g in range(LANES // _VEC):
         bases = []
@@ -111,7 +119,7 @@ def _emit_tiles(context, builder, srca, dsta, first, count, lane_row, finish):
             lane_row(g, t, row)
             bases.append(builder.gep(srca.data, [builder.mul(builder.load(row), m)]))
         with cgutils.for_range_slice(builder, ir.Constant(_I64, 0), tiles, ir.Constant(_I64, _VEC)) as (i0, _):
-            tile = [builder.load(builder.bitcast(builder.gep(p, [i0]), vt.as_pointer()), align=4) for p in bases]
+            tile = [builder.load(_at(builder, p, i0, vt), align=4) for p in bases]
             for c, col in enumerate(_transpose(builder, tile)):
                 store_row(builder.add(i0, ir.Constant(_I64, c)), g, finish(g, col))
         with cgutils.for_range_slice(builder, tiles, count, ir.Constant(_I64, 1)) as (i, _):
@@ -119,10 +127,6 @@ def _emit_tiles(context, builder, srca, dsta, first, count, lane_row, finish):
             for t, p in enumerate(bases):
                 v = builder.insert_element(v, builder.load(builder.gep(p, [i])), ir.Constant(_I32, t))
             store_row(i, g, finish(g, v))
-
-
-def _at(builder, base, off, ty):
-    return builder.bitcast(builder.gep(base, [off]), ty.as_pointer())
 
 
 @intrinsic(prefer_literal=False)
@@ -179,7 +183,7 @@ def _scaled_transpose(typingctx, src, lane_b, job, scale, dst, first, count):
             y = builder.select(absolute, _ir_fabs(builder, y), y)
             return builder.select(busy, y, zero)
 
-        _emit_tiles(context, builder, srca, dsta, first, count, lane_row, finish)
+        _emit_tiles(builder, srca, dsta, first, count, lane_row, finish)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -225,7 +229,7 @@ def _transpose_lanes(typingctx, src, rows, fill, dst, count):
             x = v if fty == oty else builder.fpext(v, vo)
             return builder.select(busy, x, fv)
 
-        _emit_tiles(context, builder, srca, dsta, ir.Constant(_I64, 0), args[4], lane_row, finish)
+        _emit_tiles(builder, srca, dsta, ir.Constant(_I64, 0), args[4], lane_row, finish)
         return context.get_dummy_value()
 
     return sig, codegen

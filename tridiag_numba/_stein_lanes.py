@@ -78,8 +78,9 @@ def _copy_lanes(d, e, src, dm, eb, fill):
     """Matrix ``src[l]`` of ``d``/``e`` into column l of ``dm``/``eb``
     (``eb[n-1] = 0``); ``src[l]`` -1: the identity, -2: the zero matrix.
     The copy transposes; :func:`._load_ir._transpose_lanes` does it eight
-    lanes by eight entries at a time in registers (~1.5 us of a 25-lane
-    block at n = 100 faster than eight lanes at a time down the rows).
+    lanes by eight entries at a time in registers (the vector part of a
+    25-lane block at n = 100 ~1 us faster than eight lanes at a time down
+    the rows).
     ``fill`` (LANES,) float64 work space."""
     n = d.shape[1]
     for l in range(LANES):
