@@ -16,6 +16,7 @@ from . import _drivers as D
 from . import _kernels as K
 from . import _stein_all as SA
 from ._scheduling import _timed, _use_serial, serial_kernels
+from ._layout import INFO_VEC_REDO
 from ._validate import (
     ArgumentTypeError,
     _check_tol,
@@ -110,6 +111,7 @@ def _eigenvectors(d2, e2, ws, kidx, mcount, dtype):
         return v, info
     eps, tiny = _consts(dtype)
     ws = np.ascontiguousarray(ws)
+    # Inverse iteration is ~4 recurrences of length n per vector.
     serial = nb == 1 or _use_serial(4 * nb * n * m)
     if m == 1 and (mcount == 1).all():
         # One vector per matrix: no cluster to re-orthogonalise, so the
@@ -118,13 +120,34 @@ def _eigenvectors(d2, e2, ws, kidx, mcount, dtype):
             K.eigenvector1_serial(d2, e2, ws, kidx, eps, tiny, v, info)
         else:
             _timed(K.eigenvector1_parallel, nb * n, d2, e2, ws, kidx, eps, tiny, v, info)
+        _redo_vectors(d2, e2, ws, kidx, v, info)
+    elif serial:
+        K.eigenvectors_serial(d2, e2, ws, kidx, mcount, eps, tiny, v, info)
     else:
-        # Inverse iteration is ~4 recurrences of length n per vector.
-        if serial:
-            K.eigenvectors_serial(d2, e2, ws, kidx, mcount, eps, tiny, v, info)
-        else:
-            _timed(K.eigenvectors_parallel, 4 * nb * n * m, d2, e2, ws, kidx, mcount, eps, tiny, v, info)
+        _timed(K.eigenvectors_parallel, 4 * nb * n * m, d2, e2, ws, kidx, mcount, eps, tiny, v, info)
     return v, info
+
+
+def _redo_vectors(d2, e2, ws, kidx, v, info):
+    """The vectors the lane inverse iteration left to the full dstein loop
+    (``info == INFO_VEC_REDO``: a split matrix, a slow start, overflow), by that loop.
+
+    ``ws``, ``kidx`` (B, 1) as the lane kernel took them; writes those matrices'
+    rows of ``v`` (B, n, 1) and ``info`` in place.  The same call on the same rows
+    as when the lane kernel made it itself, so the same bits; kept out of the lane
+    kernels, whose first compile it made ~5 s longer, and compiled only when a
+    call needs it.
+    """
+    if not np.count_nonzero(info):
+        return  # the common case, in ~0.3 us
+    rows = np.flatnonzero(info == INFO_VEC_REDO)
+    if rows.size:
+        eps, tiny = _consts(v.dtype)
+        work = 4 * rows.size * d2.shape[1]  # ~4 recurrences of length n per vector
+        if rows.size == 1 or _use_serial(work):
+            K.redo_vectors_serial(d2, e2, ws, kidx, rows, eps, tiny, v, info)
+        else:
+            _timed(K.redo_vectors_parallel, work, d2, e2, ws, kidx, rows, eps, tiny, v, info)
 
 
 _LANE_CACHE = {}
@@ -312,6 +335,7 @@ def _solve_pairs(d2, e2, batch, lane_b, lane_k, tol, dtype, check_finite):
         else:
             _timed(K.kth_eigenpairs_parallel, nb * n, d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(nb), w, ws, info, v, vinfo)
     nonfinite = _check_eigenvalue_info(info.reshape(nb, 1), batch, d2, e2, check_finite)
+    _redo_vectors(d2, e2, ws.reshape(nb, 1), lane_k.reshape(nb, 1), v, vinfo)
     _raise_info(vinfo, batch, "inverse iteration")
     return w.reshape(nb, 1), v, nonfinite
 

@@ -124,6 +124,27 @@ def eigenvectors_serial(d, e, w, kidx, mcount, eps, safemin, v, info):
         info[b] = _inverse_iteration(d, e, b, w[b], kidx[b], mcount[b], v[b], eps, safemin)
 
 
+@kernel_parallel
+def redo_vectors_parallel(d, e, ws, kidx, rows, eps, safemin, v, info):
+    """LAPACK dstein's full loop (:func:`._stein._inverse_iteration`) for the
+    matrices ``rows`` (int64), one vector each, in place in ``v`` (B, n, 1)
+    and ``info``: the lanes :func:`eigenvector1_parallel` and
+    :func:`kth_eigenpairs_parallel` left (``INFO_VEC_REDO``).  ``ws``, ``kidx``
+    (B, 1) as those kernels took them: the call they made themselves before,
+    now compiled only when a program needs it."""
+    for j in prange(rows.shape[0]):
+        b = rows[j]
+        info[b] = _inverse_iteration(d, e, b, ws[b], kidx[b], 1, v[b], eps, safemin)
+
+
+@kernel_serial
+def redo_vectors_serial(d, e, ws, kidx, rows, eps, safemin, v, info):
+    """Serial twin of :func:`redo_vectors_parallel`."""
+    for j in range(rows.shape[0]):
+        b = rows[j]
+        info[b] = _inverse_iteration(d, e, b, ws[b], kidx[b], 1, v[b], eps, safemin)
+
+
 @kernel_inner
 def _even_blocks(count):
     """(number, size) of blocks of at most LANES matrices covering ``count``,
@@ -136,7 +157,10 @@ def _even_blocks(count):
 def eigenvector1_parallel(d, e, ws, kidx, eps, safemin, v, info):
     """One eigenvector per matrix (m = 1, no cluster to re-orthogonalise),
     LANES matrices interleaved per block, blocks in parallel.  Same
-    arguments as :func:`eigenvectors_parallel` without ``mcount``."""
+    arguments as :func:`eigenvectors_parallel` without ``mcount``; a matrix
+    the lanes cannot finish gets ``info = INFO_VEC_REDO`` and no vector
+    (the caller runs :func:`redo_vectors_serial`/``_parallel`` on it:
+    ``_api._redo_vectors``)."""
     B = d.shape[0]
     nblocks, size = _even_blocks(B)
     for blk in prange(nblocks):
@@ -179,7 +203,7 @@ def kth_eigenpairs_parallel(d, e, lane_b, lane_k, abstol, eps, safemin, chunk, w
     Each thread computes the vectors of the eigenvalues it has just computed:
     one launch instead of two, and the matrices are still in its cache.
     Outputs as the two kernels': w, ws (B,), info (B,) int32, v (B, n, 1),
-    vinfo (B,) int32.
+    vinfo (B,) int32 (``INFO_VEC_REDO``: see :func:`eigenvector1_parallel`).
     """
     M = lane_b.shape[0]
     nchunks = (M + chunk - 1) // chunk

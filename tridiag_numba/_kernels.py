@@ -150,6 +150,8 @@ from ._batch import (  # noqa: F401
     _kth_pair_chunk,
     kth_eigenpairs_parallel,
     kth_eigenpairs_serial,
+    redo_vectors_parallel,
+    redo_vectors_serial,
 )
 from ._ql_lanes import (  # noqa: F401
     QL,

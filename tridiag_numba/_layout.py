@@ -28,3 +28,7 @@ INFO_OK = 0
 INFO_NONFINITE = -1  # input held NaN/inf: outputs are NaN
 INFO_NO_CONVERGENCE = 1  # bisection ran out of iterations
 INFO_VEC_NO_CONVERGENCE = 2  # inverse iteration did not converge
+# The lane inverse iteration (:mod:`._stein_lanes`) left this vector to the full
+# dstein loop, which the numpy layer runs (``_api._redo_vectors``); positive, so
+# that a caller that forgot raises instead of returning the unwritten vector.
+INFO_VEC_REDO = 3

@@ -53,6 +53,12 @@ def _numpy_calls(d, e):
     # driver code).
     tn.eigh_tridiagonal(d, e)
     tn.eigh_tridiagonal(d, e, lapack_driver="stevd")
+    # Split matrices: every lane of the vector kernels is redone by the full
+    # dstein loop (its own kernel, compiled only when needed; _api._redo_vectors).
+    split = e.copy()
+    split[:, n // 2] = 0.0
+    tn.kth_eigenpair(d, split, n // 2)
+    tn.eigh_tridiagonal(d, split, select="i", select_range=(2, 2))
 
 
 def _torch_calls(d, e):
