@@ -19,6 +19,8 @@ matrix, closed forms (Toeplitz, Clement, split Clement, Gauss nodes from
 scipy.special), and numpy.linalg.eigvalsh of the dense matrix.
 """
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -39,8 +41,8 @@ from conftest import (
     residuals,
     tnorm,
 )
-from tridiag_numba.matrices import clement, glued_wilkinson, random_batch, toeplitz_121
 from tridiag_numba._layout import INFO_VEC_REDO
+from tridiag_numba.matrices import clement, glued_wilkinson, random_batch, toeplitz_121
 
 
 def _index_range(n):
@@ -709,7 +711,7 @@ def test_redone_lanes_get_the_dstein_loop_vector(dtype, route, serial):
     K.eigenvector1_serial(d, e, ws.reshape(B, 1), k.reshape(B, 1), eps, tiny, lane_v, lane_info)
     redo = np.flatnonzero(lane_info == INFO_VEC_REDO)
     assert 5 in redo and redo.size >= 5, redo  # the test exercises the redo
-    with A.serial_kernels() if serial else _nullcontext():
+    with A.serial_kernels() if serial else contextlib.nullcontext():
         if route == "kth_eigenpair":
             w, v = tn.kth_eigenpair(d, e, k)
         else:
@@ -754,14 +756,6 @@ def test_redo_kernels_parallel_and_serial_give_the_loop_vectors(dtype):
     w, v = tn.kth_eigenpair(d, e, k)
     for b in range(0, B, 7):
         np.testing.assert_array_equal(v[b], _plain_loop_vector(d[b], e[b], ws[b], k[b])[0])
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_lane_kernels_do_not_call_the_dstein_loop():

@@ -15,8 +15,8 @@ import numpy as np
 from . import _drivers as D
 from . import _kernels as K
 from . import _stein_all as SA
-from ._scheduling import _timed, _use_serial, serial_kernels
 from ._layout import INFO_VEC_REDO
+from ._scheduling import _timed, _use_serial, serial_kernels
 from ._validate import (
     ArgumentTypeError,
     _check_tol,
