@@ -351,7 +351,7 @@ def _block_with_proposals(d, e, bump, certify):
         for l in range(LANES):
             ql.qd[i, l] += T(bump[i, l])
     if certify:
-        Q._certify(slots, ql, np.zeros((3, LANES), d.dtype), ps.st, ok, rq, T(tiny), T(2 * eps))
+        Q._certify(slots, ql, np.zeros((6, LANES), d.dtype), ps.st, ok, rq, T(tiny), T(2 * eps))
         Q._refine(slots, ql, ok, rq, T(tiny), T(2 * eps))
     out = np.empty((n, LANES))
     for l in range(LANES):
@@ -360,13 +360,18 @@ def _block_with_proposals(d, e, bump, certify):
     return out, ok
 
 
-@pytest.mark.parametrize("certify", [True, pytest.param(False, marks=pytest.mark.xfail(strict=True))])
+@pytest.mark.parametrize("certify,size", [
+    (True, 50.0), (True, 3.0), (True, 0.7),
+    pytest.param(False, 50.0, marks=pytest.mark.xfail(strict=True)),
+])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [4, 40])
-def test_certification_rejects_wrong_proposals(dtype, n, certify):
-    """Proposals moved by 50 eps ||T||_1 (a QL gone wrong) are never
+def test_certification_rejects_wrong_proposals(dtype, n, certify, size):
+    """Proposals moved by ``size`` eps ||T||_1 (a QL gone wrong) are never
     certified as they are: each is either rejected (ok False: the caller
-    recomputes it by bisection) or moved back by counts within the bound.
+    recomputes it by bisection) or moved back within the bound, by Newton's
+    step (0.7 and 3: within its reach, then the counts check it) or by
+    counts from the ends the first counts verified (50: beyond the reach).
     Without certification (xfail, strict) the same check fails: the test
     can see a wrong proposal."""
     rng = np.random.default_rng(n)
@@ -375,7 +380,7 @@ def test_certification_rejects_wrong_proposals(dtype, n, certify):
     unit = np.finfo(dtype).eps * norm1(d, e)  # (LANES,)
     bump = np.zeros((n, LANES))
     hit = rng.random((n, LANES)) < 0.3
-    bump[hit] = (50 * unit[None, :] * np.where(rng.random((n, LANES)) < 0.5, -1, 1))[hit]
+    bump[hit] = (size * unit[None, :] * np.where(rng.random((n, LANES)) < 0.5, -1, 1))[hit]
     # The bump is in the scaled matrix's units: scale like the kernel.
     scale = np.ldexp(1.0, -np.frexp(np.maximum(np.abs(d).max(1), np.abs(e).max(1)))[1])
     bump *= scale[None, :]
