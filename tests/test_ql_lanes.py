@@ -23,7 +23,7 @@ from tridiag_numba import _ql_lanes as Q
 from tridiag_numba._bisect import _block_state
 from tridiag_numba._lanes import Jobs, _fill_block
 from tridiag_numba._layout import LANES, ROW
-from tridiag_numba._ql_ir import _ql_scan_simd, _ql_sweep_simd, _sturm_count_simd
+from tridiag_numba._ql_ir import _ql_scan_simd, _ql_sweep_simd, _sturm_count2_simd, _sturm_count_simd, _sturm_newton_simd
 from tridiag_numba._sturm import _sturm_pass
 from tridiag_numba.matrices import split_matrix
 
@@ -154,16 +154,21 @@ def test_scan_ir_matches_reference(dtype, n):
 
 
 @numba.njit(error_model="numpy")
-def _counts_both(db, e2b, x, pivmin, st, cnt):
+def _certification_passes(db, e2b, x, x2, pivmin, st, st2, cnt, newton, cnt2):
+    """The engine's pass at x and x2, and the certification's passes."""
     _sturm_pass(db, e2b, x, pivmin, st)
+    _sturm_pass(db, e2b, x2, pivmin, st2)
     _sturm_count_simd(db, e2b, x, pivmin, cnt)
+    _sturm_newton_simd(db, e2b, x, pivmin, newton)
+    _sturm_count2_simd(db, e2b, x, x2, pivmin, cnt2)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 2, 7, 100])
-def test_count_only_pass_matches_sturm_pass(dtype, n):
-    """The certification's count-only pass gives the engine's counts
-    (``_sturm_pass``), also at shifts on eigenvalues and at pivmin."""
+def test_certification_passes_match_sturm_pass(dtype, n):
+    """The certification's passes give the engine's counts
+    (``_sturm_pass``), and the Newton pass its first sum, bit for bit, also
+    at shifts on eigenvalues, at pivmin and where the sums overflow."""
     rng = np.random.default_rng(n)
     db = rng.standard_normal((n, ROW)).astype(dtype)
     e2b = (rng.standard_normal((n, ROW)) ** 2).astype(dtype)
@@ -173,10 +178,16 @@ def test_count_only_pass_matches_sturm_pass(dtype, n):
     for trial in range(20):
         x = rng.standard_normal(LANES).astype(dtype) * 2
         x[:4] = db[0, :4]  # exact zero pivots
-        st = np.zeros((6, LANES), dtype)
+        x2 = (x + rng.standard_normal(LANES) * 0.1).astype(dtype)
+        x2[4:8] = db[-1, 4:8]
+        st, st2, newton, cnt2 = (np.zeros((6 if k < 2 else 2, LANES), dtype) for k in range(4))
         cnt = np.zeros(LANES, dtype)
-        _counts_both(db, e2b, x, pivmin, st, cnt)
+        _certification_passes(db, e2b, x, x2, pivmin, st, st2, cnt, newton, cnt2)
         np.testing.assert_array_equal(cnt, st[5])
+        np.testing.assert_array_equal(newton[1], st[5])
+        np.testing.assert_array_equal(newton[0], st[3])  # NaN where the sums overflowed, in both
+        np.testing.assert_array_equal(cnt2[0], st[5])
+        np.testing.assert_array_equal(cnt2[1], st2[5])
 
 
 # --------------------------------------------------- LAPACK tester families

@@ -51,8 +51,7 @@ from ._jit import kernel_block, kernel_inner, kernel_loop, kernel_parallel, kern
 from ._lanes import Jobs, _fill_block
 from ._bisect import _block_state
 from ._layout import INFO_NO_CONVERGENCE, INFO_OK, LANES, ROW
-from ._ql_ir import _ql_scan_simd, _ql_sweep_simd, _sturm_count_simd
-from ._sturm_ir import _sturm_pass_simd
+from ._ql_ir import _ql_scan_simd, _ql_sweep_simd, _sturm_count2_simd, _sturm_count_simd, _sturm_newton_simd
 
 #: dsterf's iteration limit: 30 sweeps per eigenvalue on average.
 _MAXIT = 30
@@ -378,24 +377,27 @@ def _queue_job(rq, l, n, i, ends, h):
 @kernel_loop
 def _certify(slots, ql, cb, st, ok, rq, pivmin, rtol):
     """Certify every eigenvalue ``w_i`` (sorted, ``ql.qd``) of every lane by
-    Sturm counts, three passes over all lanes per index i; jobs for
+    Sturm counts, two passes over all lanes per index i; jobs for
     :func:`_refine` into ``rq``.
 
-    1. The Sturm pass with its sums at ``w_i`` (:func:`._sturm._sturm_pass`:
-       the count at w_i and ``s1 = sum_j 1/(w_i - lambda_j)``) proposes
+    1. The Sturm pass at ``w_i`` with its first sum
+       (:func:`._ql_ir._sturm_newton_simd`: the count at w_i and
+       ``s1 = sum_j 1/(w_i - lambda_j)``, as :func:`._sturm._sturm_pass`) proposes
        Newton's ``x_i = w_i - 1/s1``.  Root-free QL's values are off by up to
        ~20 eps ||T|| at n = 100 (median ~0.5, as much as the half-width h:
        the counts at ``w_i -+ h`` left ~70 % of them to :func:`_refine`);
        after the step ~1 %.  A step outside [``_NEWTON_SHORT``,
        ``_NEWTON_REACH``] tolerances, or NaN (overflow near a pole), is not
        taken: x_i = w_i.
-    2. Counts at ``x_i -+ h`` (h: :func:`_half_width`).
+    2. Counts at ``x_i -+ h`` (h: :func:`_half_width`), one pass for both
+       (:func:`._ql_ir._sturm_count2_simd`).
        ``count(x_i - h) <= i < count(x_i + h)``: verified, ``ok[i, l]``, and
        the value is x_i (the bracket's midpoint, as bisection returns it).
     3. Otherwise the three counts' verified ends go to :func:`_refine`
        (:func:`_queue_job`; ~1 % of the eigenvalues of random matrices).
 
-    ``cb`` (6, LANES) is work space; ``st`` (6, LANES) the pass's state.
+    ``cb`` (6, LANES) is work space; ``st`` (6, LANES) takes the passes'
+    outputs.
     """
     qd = ql.qd
     fs = ql.fs
@@ -405,36 +407,35 @@ def _certify(slots, ql, cb, st, ok, rq, pivmin, rtol):
     half = T(0.5)
     one = T(1.0)
     x = cb[0]
-    h = cb[1]
-    xn = cb[2]
-    c0 = cb[3]
-    c1 = cb[4]
+    x2 = cb[1]
+    h = cb[2]
+    xn = cb[3]
+    c0 = cb[4]
     ends = cb[5, :6]
+    newton = st[0:2]  # s1, count at w_i
+    counts = st[2:4]  # counts at x_i - h, x_i + h
     for l in range(LANES):
         rq.sl[0, l] = 0
     for i in range(n):
         for l in range(LANES):
             x[l] = qd[i, l]
-        _sturm_pass_simd(slots.db, slots.e2b, x, pivmin, st)
+        _sturm_newton_simd(slots.db, slots.e2b, x, pivmin, newton)
         for l in range(LANES):
             wl = qd[i, l]
-            c0[l] = st[5, l]
-            xs = wl - one / st[3, l]
+            c0[l] = newton[1, l]
+            xs = wl - one / newton[0, l]
             tl = max(min(atol[l], fs[5, l]), pivmin, rtol * abs(wl))
             if not T(_NEWTON_SHORT) * tl <= abs(xs - wl) <= T(_NEWTON_REACH) * tl:
                 xs = wl
             xn[l] = xs
             h[l] = _half_width(xs, atol[l], fs[5, l], pivmin, rtol, half)
             x[l] = xs - h[l]
-        _sturm_count_simd(slots.db, slots.e2b, x, pivmin, st[5])
+            x2[l] = xs + h[l]
+        _sturm_count2_simd(slots.db, slots.e2b, x, x2, pivmin, counts)
         for l in range(LANES):
-            c1[l] = st[5, l]
-            x[l] = xn[l] + h[l]
-        _sturm_count_simd(slots.db, slots.e2b, x, pivmin, st[5])
-        for l in range(LANES):
-            lo = xn[l] - h[l]
-            hi = xn[l] + h[l]
-            if c1[l] <= i and st[5, l] >= i + 1 and _passes_stop(lo, hi, atol[l], pivmin, rtol):
+            lo = x[l]
+            hi = x2[l]
+            if counts[0, l] <= i and counts[1, l] >= i + 1 and _passes_stop(lo, hi, atol[l], pivmin, rtol):
                 ok[i, l] = True
                 qd[i, l] = xn[l]
                 continue
@@ -443,9 +444,9 @@ def _certify(slots, ql, cb, st, ok, rq, pivmin, rtol):
                 ends[0] = qd[i, l]
                 ends[1] = c0[l]
                 ends[2] = lo
-                ends[3] = c1[l]
+                ends[3] = counts[0, l]
                 ends[4] = hi
-                ends[5] = st[5, l]
+                ends[5] = counts[1, l]
                 _queue_job(rq, l, n, i, ends, h[l])
 
 
