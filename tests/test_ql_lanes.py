@@ -195,7 +195,7 @@ def _both_sorts(qd):
     """(reference per-lane sort, sorting network) of copies of ``qd``."""
     ref = qd.copy()
     net = qd.copy()
-    Q._sort_lanes(ref, np.empty(qd.shape[0], qd.dtype))
+    Q._sort_lanes(ref)
     Q._sort_lanes_network(net)
     return ref, net
 
@@ -376,7 +376,7 @@ def _block_with_proposals(d, e, bump, certify):
     eps = np.finfo(d.dtype).eps
     tiny = np.finfo(d.dtype).tiny
     ql = Q.QL(np.empty((n, ROW), d.dtype), np.empty((n, ROW), d.dtype), np.zeros((6, LANES), d.dtype),
-              np.zeros((6, LANES), np.int64), np.empty(n, d.dtype))
+              np.zeros((6, LANES), np.int64))
     rq = Q.Refine(np.empty((4, n * LANES), d.dtype), np.empty(n * LANES, np.int64),
                   np.zeros((3, LANES), np.int64), np.zeros(LANES, d.dtype), np.zeros((6, LANES), d.dtype))
     ok = np.ones((n, LANES), np.bool_)
@@ -387,7 +387,7 @@ def _block_with_proposals(d, e, bump, certify):
         ql.fs[5, l] = T(eps * max(abs(br.lo[l]), abs(br.hi[l])))
     Q._ql_load(slots, ql)
     Q._ql_run(ql, eps, 30 * n)
-    Q._sort_lanes(ql.qd, ql.col)
+    Q._sort_lanes_network(ql.qd)
     for i in range(n):
         for l in range(LANES):
             ql.qd[i, l] += T(bump[i, l])

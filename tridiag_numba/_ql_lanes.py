@@ -70,9 +70,8 @@ _NEWTON_REACH = 8.0
 #: ``fs`` (6, LANES) per lane sigma, c, s, p, gamma and h; ``js`` (6,
 #: LANES) int64 per lane l (first row not yet an eigenvalue), f, m (the
 #: window), jtot (sweeps), status (0 running, 1 done, 2 no convergence)
-#: and the reversed flag; ``col`` (n,) scratch of the reference sort
-#: (:func:`_sort_lanes`).
-QL = namedtuple("QL", ["qd", "qe", "fs", "js", "col"])
+#: and the reversed flag.
+QL = namedtuple("QL", ["qd", "qe", "fs", "js"])
 
 
 @kernel_loop
@@ -308,10 +307,11 @@ def _ql_run(ql, eps, nmaxit):
 
 
 @kernel_inner
-def _sort_lanes(qd, col):
+def _sort_lanes(qd):
     """Each lane's eigenvalues in ascending order (in place): the plain
     reference of :func:`_sort_lanes_network`."""
     n = qd.shape[0]
+    col = np.empty(n, qd.dtype)
     for l in range(LANES):
         for i in range(n):
             col[i] = qd[i, l]
@@ -369,13 +369,20 @@ def _passes_stop(lo, hi, atol, pivmin, rtol):
 
 
 @kernel_inner(inline="always")
+def _tolerance(x, atol, cap, pivmin, rtol):
+    """The engine's tolerance at ``x``, with the user's ``atol`` capped at
+    ``cap`` = eps max|Gershgorin bound| (a narrower bracket than allowed
+    is still within the tolerance, and a wide one would take in the
+    neighbours)."""
+    return max(min(atol, cap), pivmin, rtol * abs(x))
+
+
+@kernel_inner(inline="always")
 def _half_width(x, atol, cap, pivmin, rtol, half):
-    """``h`` of the bracket ``[x - h, x + h]``: half the engine's tolerance
-    at ``x`` (the user's ``atol`` capped at ``cap`` = eps max|Gershgorin
-    bound|: a narrower bracket than allowed is still within the tolerance,
-    and a wide one would take in the neighbours), halved while rounding to
-    the grid of x makes the bracket fail the stopping test."""
-    h = half * max(min(atol, cap), pivmin, rtol * abs(x))
+    """``h`` of the bracket ``[x - h, x + h]``: half of
+    :func:`_tolerance` at ``x``, halved while rounding to the grid of x
+    makes the bracket fail the stopping test."""
+    h = half * _tolerance(x, atol, cap, pivmin, rtol)
     for _ in range(4):
         if _passes_stop(x - h, x + h, atol, pivmin, rtol):
             break
@@ -460,7 +467,7 @@ def _certify(slots, ql, cb, st, ok, rq, pivmin, rtol):
             wl = qd[i, l]
             c0[l] = newton[1, l]
             xs = wl - one / newton[0, l]
-            tl = max(min(atol[l], fs[5, l]), pivmin, rtol * abs(wl))
+            tl = _tolerance(wl, atol[l], fs[5, l], pivmin, rtol)
             if not T(_NEWTON_SHORT) * tl <= abs(xs - wl) <= T(_NEWTON_REACH) * tl:
                 xs = wl
             xn[l] = xs
@@ -573,7 +580,7 @@ def _ql_block(d, e, lane_b, lane_k, start, stop, abstol, eps, safemin, w, ok, in
     pivmin = T(safemin)
     rtol = T(2.0 * eps)
     ql = QL(np.empty((n, ROW), d.dtype), np.empty((n, ROW), d.dtype), np.zeros((6, LANES), d.dtype),
-            np.zeros((6, LANES), np.int64), np.empty(n, d.dtype))
+            np.zeros((6, LANES), np.int64))
     cb = np.zeros((6, LANES), d.dtype)
     rq = Refine(np.empty((4, n * LANES), d.dtype), np.empty(n * LANES, np.int64),
                 np.zeros((3, LANES), np.int64), np.zeros(LANES, d.dtype), np.zeros((6, LANES), d.dtype))
