@@ -432,3 +432,18 @@ def case_params():
 def case(request):
     """A test matrix (family x size x dtype x scale) with references."""
     return get_case(*request.param)
+
+
+@pytest.fixture(autouse=True)
+def _numba_layer_unless_asked():
+    """Every test's engine calls run on numba's layer unless it registers an
+    OpenMP team itself (``tests/test_torch_team.py``): the torch bridge's first
+    call hands the engine's parallel calls to torch's team for the rest of the
+    process (:mod:`tridiag_numba._omp_team`), which would otherwise change the
+    kernels of every later test in the session."""
+    from tridiag_numba import _omp_team
+
+    saved = _omp_team._runtime
+    _omp_team.use_openmp_runtime(None)
+    yield
+    _omp_team._runtime = saved

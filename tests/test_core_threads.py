@@ -19,7 +19,8 @@ import tridiag_numba as tn
 from conftest import assert_eigenvalues, assert_eigenvectors, ref_eigh
 from tridiag_numba import _scheduling
 from tridiag_numba._api import serial_kernels
-from tridiag_numba.matrices import glued_wilkinson, random_batch
+from tridiag_numba._validate import _consts
+from tridiag_numba.matrices import clement, glued_wilkinson, random_batch, split_matrix, wilkinson
 
 
 def _calls(d, e):
@@ -89,6 +90,56 @@ def test_parallel_equals_serial(dtype, parallel_calls):
     w, v = par["eigh"]
     assert_eigenvalues(w, ref_eigh(d, e, eigvals_only=True), d, e, dtype)
     assert_eigenvectors(d, e, w, v, dtype)
+
+
+def _chunk_batch(dtype, n=42, B=75):
+    """B matrices of order n: random, the LAPACK tester kinds (cut to n), a zero
+    matrix, a split one and one holding NaN, so that blocks mix fast, slow and
+    inert slots whatever the chunking."""
+    d, e = random_batch((B,), n, dtype=np.float64, seed=7)
+    for row, (dk, ek) in enumerate((wilkinson(n + 1), glued_wilkinson(2, glue=1e-10), clement(n), split_matrix(3, 14)), start=1):
+        d[row], e[row] = dk[:n], ek[: n - 1]
+    d[9], e[9] = 0.0, 0.0
+    e[11, 20] = 0.0
+    d[13, 5] = np.nan
+    return d.astype(dtype), e.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("twin", ["parallel", "serial"])
+def test_engine_results_do_not_depend_on_the_chunks(dtype, twin):
+    """The bisection engine's kernels give the same bits for any chunk size: the
+    numpy layer picks it for speed (``_batch.engine_chunk``: one block per chunk,
+    one refilling block for a few jobs serially), never for results.  Chunks of
+    1, 5, 31, 32, 33 and all jobs, two eigenvalues per matrix and one eigenpair."""
+    import tridiag_numba._kernels as K
+
+    d, e = _chunk_batch(dtype)
+    B, n = d.shape
+    eps, tiny = _consts(np.dtype(dtype))
+    values = getattr(K, f"kth_eigenvalues_{twin}")
+    pairs = getattr(K, f"kth_eigenpairs_{twin}")
+    lane_b = np.repeat(np.arange(B, dtype=np.int64), 2)
+    lane_k = np.tile(np.array([3, n - 2], np.int64), B)
+    pair_b = np.arange(B, dtype=np.int64)
+    pair_k = (np.arange(B, dtype=np.int64) * 7) % n
+    results = {}
+    for chunk in (1, 5, 31, 32, 33, 2 * B):
+        out_v = (np.full(2 * B, -7.0, dtype), np.full(2 * B, -7.0, dtype), np.full(2 * B, 99, np.int32))
+        values(d, e, lane_b, lane_k, 0.0, eps, tiny, chunk, *out_v)
+        out_p = (np.empty(B, dtype), np.empty(B, dtype), np.zeros(B, np.int32), np.full((B, n, 1), -7.0, dtype), np.zeros(B, np.int32))
+        pairs(d, e, pair_b, pair_k, 0.0, eps, tiny, chunk, *out_p)
+        results[chunk] = out_v + out_p
+    assert results[32][2][26] < 0 and np.isnan(results[32][0][26])  # the NaN matrix is flagged (lanes 26, 27)
+    ok = results[32][2] == 0
+    assert ok.sum() >= 2 * B - 2  # every finite matrix converged
+    finite = np.isfinite(d).all(axis=1)
+    ref = ref_eigh(d[finite], e[finite], eigvals_only=True)
+    w = results[32][0].reshape(B, 2)[finite]
+    np.testing.assert_allclose(w, ref[:, [3, n - 2]], rtol=0, atol=float(64 * eps * np.abs(ref).max()))
+    for chunk, out in results.items():
+        for got, want in zip(out, results[32]):
+            np.testing.assert_array_equal(got, want, err_msg=f"chunk {chunk}")
 
 
 def test_serial_kernels_is_thread_local_and_restores():

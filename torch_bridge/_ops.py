@@ -29,6 +29,8 @@ broadening of the eigenvector derivative, an argument of the op so that an expor
 graph carries it to the op's autograd formula.
 """
 
+import sys
+
 import numpy as np
 import torch
 from torch import Tensor, _C
@@ -98,20 +100,35 @@ def _k_numpy(k, ks):
     return int(ks) if ks.ndim == 0 else ks.numpy(force=True)
 
 
-_entry = None  # tridiag_numba._api.kth_prevalidated, imported by the first call (numba is heavy)
+#: tridiag_numba._api.kth_prevalidated (its contract: ``d`` (B, n), ``e`` (B, n-1)
+#: C-contiguous of one float dtype, ``k`` an int in ``[0, n)``), imported by the first
+#: call (numba is heavy).
+_entry = None
 
 
-def _kth_prevalidated(d, e, k, want_vectors):
-    """``(w, v or None)`` from :func:`tridiag_numba._api.kth_prevalidated`, whose contract
-    the caller checked (``d`` (B, n), ``e`` (B, n-1) C-contiguous of one float dtype,
-    ``k`` an int in ``[0, n)``): the numpy API without its second round of checks."""
+def _first_call():
+    """Import the numpy layer's entry, and hand the engine's parallel calls to
+    torch's own intra-op team (:mod:`tridiag_numba._omp_team`): torch's OpenMP
+    threads spin for milliseconds after each of its parallel regions, and our
+    kernels' own pool fought them for the cores (a training step at batch 2048:
+    2.72 ms with torch on 2 threads, 2.02 ms with torch on one)."""
     global _entry
-    if _entry is None:
-        from tridiag_numba._api import kth_prevalidated as _entry
-    w, v, nonfinite = _entry(d, e, k, want_vectors)
-    if nonfinite is not None:
-        _raise_nonfinite(d, e)
-    return w, v
+    from tridiag_numba._api import kth_prevalidated
+
+    share_torch_team()
+    _entry = kth_prevalidated
+
+
+def share_torch_team():
+    """Run the engine's parallel kernels on torch's intra-op OpenMP team from now
+    on (see :func:`_first_call`); returns whether it is in use (GNU OpenMP on
+    Linux: torch's CPU wheels)."""
+    from tridiag_numba import _omp_team
+
+    if torch.backends.openmp.is_available() and sys.platform.startswith("linux"):
+        # The GNU OpenMP runtime torch loaded (its soname; RTLD_NOLOAD: never a new one).
+        return _omp_team.use_openmp_runtime("libgomp.so.1")
+    return False
 
 
 def _numpy_kth(backend, d, e, k, want_vectors):
@@ -123,6 +140,8 @@ def _numpy_kth(backend, d, e, k, want_vectors):
         return out if want_vectors else (out, None)
     from tridiag_numba import kth_eigenpair, kth_eigenvalue
 
+    if _entry is None:
+        _first_call()
     # The kernels flag non-finite matrices for free (NaN results); the check is on w.
     if want_vectors:
         w, v = kth_eigenpair(d, e, k, check_finite=False)
@@ -191,15 +210,21 @@ def _kth(d: Tensor, e: Tensor, k: int, ks: Tensor | None, backend: str, want_vec
     if ks is None and backend == "numba" and dtype is e.dtype and dtype in _NUMPY_DTYPE and d.is_contiguous() and e.is_contiguous():
         # What the public functions pass (see _prepare): the numpy layer's entry for
         # validated input, without a second round of checks and copies (same results).
+        if _entry is None:
+            _first_call()
         dn, en = d.numpy(force=True), e.numpy(force=True)
         shape = dn.shape
         n = shape[-1] if shape else 0
         if n and dn.size and en.shape == shape[:-1] + (n - 1,) and -n <= k < n:
             if len(shape) == 2:
-                return _kth_prevalidated(dn, en, k % n, want_vectors)
-            nb = dn.size // n
-            w, v = _kth_prevalidated(dn.reshape(nb, n), en.reshape(nb, n - 1), k % n, want_vectors)
-            return w.reshape(shape[:-1]), (None if v is None else v.reshape(shape))
+                w, v, nonfinite = _entry(dn, en, k % n, want_vectors)
+            else:
+                nb = dn.size // n
+                w, v, nonfinite = _entry(dn.reshape(nb, n), en.reshape(nb, n - 1), k % n, want_vectors)
+                w, v = w.reshape(shape[:-1]), (None if v is None else v.reshape(shape))
+            if nonfinite is not None:
+                _raise_nonfinite(dn, en)
+            return w, v
     dn, en = d.numpy(force=True), e.numpy(force=True)
     shape = dn.shape
     if shape[:-1].count(0):  # an empty batch

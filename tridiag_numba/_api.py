@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _drivers as D
 from . import _kernels as K
+from . import _omp_team as T
 from . import _stein_all as SA
 from ._layout import INFO_VEC_REDO
 from ._scheduling import _timed, _use_serial, serial_kernels
@@ -76,9 +77,9 @@ def _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype):
         return w, ws, info
     eps, tiny = _consts(dtype)
     if _serial_lanes(m, d2.shape[1]):
-        K.kth_eigenvalues_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, m, w, ws, info)
+        K.kth_eigenvalues_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, K.engine_chunk(m, False), w, ws, info)
     else:
-        _timed(K.kth_eigenvalues_parallel, m * d2.shape[1], d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(m), w, ws, info)
+        _timed(K.kth_eigenvalues_parallel if T._runtime is None else T.kth_eigenvalues, m * d2.shape[1], d2, e2, lane_b, lane_k, tol, eps, tiny, K.engine_chunk(m, True), w, ws, info)
     return w, ws, info
 
 
@@ -184,8 +185,9 @@ def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mco
 
     ``lane_k`` is an int (one index for every matrix, m = 1) or an int64
     array (B, m).  ``mcount`` (B,): vectors wanted per matrix; required with
-    vectors and m > 1 (m = 1 without it takes the fused eigenpair kernel).  Returns (w (B, m), v (B, n, m) or None, nonfinite (B,) or
-    None when every matrix was finite).
+    vectors for n > 1 (one eigenpair per matrix takes :func:`_solve_pairs`).
+    Returns (w (B, m), v (B, n, m) or None, nonfinite (B,) or None when every
+    matrix was finite).
     """
     nb, n = d2.shape
     if n == 1:
@@ -197,8 +199,6 @@ def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mco
         v = np.ones((nb, 1, m), dtype) if want_vectors else None
         return w, v, nonfinite
     lane_b, lane_k = _lane_arrays(nb, m, lane_k)
-    if want_vectors and m == 1 and mcount is None:
-        return _solve_pairs(d2, e2, batch, lane_b, lane_k, tol, dtype, check_finite)
     w, ws, info = _eigenvalues(d2, e2, lane_b, lane_k, tol, dtype)
     w = w.reshape(nb, m)
     ws = ws.reshape(nb, m)
@@ -320,24 +320,36 @@ def _solve_all_pairs(d2, e2, batch, tol, dtype, check_finite):
     return w, v, nonfinite
 
 
-def _solve_pairs(d2, e2, batch, lane_b, lane_k, tol, dtype, check_finite):
-    """:func:`_solve` for one eigenpair per matrix: one fused kernel call."""
+def _solve_pairs(d2, e2, batch, kk, tol, check_finite):
+    """One eigenpair per matrix (n >= 2): one fused kernel call.
+
+    ``kk`` as :func:`_kth` takes it.  Returns (w (B,), v (B, n), nonfinite (B,)
+    or None when every matrix was finite).  The common case -- every matrix
+    finite, every lane's vector accepted -- tests one status array and
+    returns: the torch ops call this for every forward, where each numpy
+    call or Python frame between the dispatcher and the kernel shows.
+    """
     nb, n = d2.shape
+    dtype = d2.dtype
     w = np.empty(nb, dtype)
     ws = np.empty(nb, dtype)
-    info = np.zeros(nb, np.int32)
-    v = np.empty((nb, n, 1), dtype)
-    vinfo = np.zeros(nb, np.int32)
+    v = np.empty((nb, n), dtype)
+    status = np.zeros((2, nb), np.int32)  # the eigenvalue's info and the vector's
+    info, vinfo = status[0], status[1]
     if nb:
+        lane_b, lane_k = _lane_arrays(nb, 1, kk)
         eps, tiny = _consts(dtype)
+        v3 = v.reshape(nb, n, 1)  # the kernel's layout (B, n, m)
         if _serial_lanes(nb, n):
-            K.kth_eigenpairs_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, nb, w, ws, info, v, vinfo)
+            K.kth_eigenpairs_serial(d2, e2, lane_b, lane_k, tol, eps, tiny, K.engine_chunk(nb, False), w, ws, info, v3, vinfo)
         else:
-            _timed(K.kth_eigenpairs_parallel, nb * n, d2, e2, lane_b, lane_k, tol, eps, tiny, K.chunk_size(nb), w, ws, info, v, vinfo)
-    nonfinite = _check_eigenvalue_info(info.reshape(nb, 1), batch, d2, e2, check_finite)
-    _redo_vectors(d2, e2, ws.reshape(nb, 1), lane_k.reshape(nb, 1), v, vinfo)
-    _raise_info(vinfo, batch, "inverse iteration")
-    return w.reshape(nb, 1), v, nonfinite
+            _timed(K.kth_eigenpairs_parallel if T._runtime is None else T.kth_eigenpairs, nb * n, d2, e2, lane_b, lane_k, tol, eps, tiny, K.engine_chunk(nb, True), w, ws, info, v3, vinfo)
+        if np.count_nonzero(status):
+            nonfinite = _check_eigenvalue_info(info.reshape(nb, 1), batch, d2, e2, check_finite)
+            _redo_vectors(d2, e2, ws.reshape(nb, 1), lane_k.reshape(nb, 1), v3, vinfo)
+            _raise_info(vinfo, batch, "inverse iteration")
+            return w, v, nonfinite
+    return w, v, None
 
 
 def _kth_lapack(d2, e2, batch, kk, tol, want_vectors, check_finite):
@@ -364,6 +376,10 @@ def _kth(d2, e2, batch, kk, tol, want_vectors, check_finite):
     nb, n = d2.shape
     if D.choose_kth(nb, n) != "ours":
         w, v, nonfinite = _kth_lapack(d2, e2, batch, kk, tol, want_vectors, check_finite)
+    elif want_vectors and n > 1:
+        w, v, nonfinite = _solve_pairs(d2, e2, batch, kk, tol, check_finite)
+        if nonfinite is None:
+            return w, v, None  # the common case
     elif n == 1 or want_vectors:
         w, v, nonfinite = _solve(d2, e2, batch, kk, 1, tol, d2.dtype, want_vectors, check_finite)
     else:

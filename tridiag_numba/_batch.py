@@ -3,8 +3,8 @@ their serial twins, the chunk size and the thread count.
 
 Every ``*_parallel`` driver has a ``*_serial`` twin with the same body
 (see :mod:`._jit` for why); the numpy layer picks one.  The thread count is
-:func:`_num_threads` (numba's, read cheaply), and :func:`chunk_size` makes
-one chunk per thread.
+:func:`_num_threads` (numba's, read cheaply), :func:`chunk_size` makes
+one chunk per thread, :func:`engine_chunk` one block per chunk.
 """
 
 import numba
@@ -20,7 +20,8 @@ from ._sturm import _sturm_count_value
 
 
 def chunk_size(M):
-    """Jobs per parallel chunk: one chunk per thread.
+    """Jobs per parallel chunk of the lane QL and all-vectors kernels: one
+    chunk per thread (for the bisection engine see :func:`engine_chunk`).
 
     Slots refill from the chunk's queue, so only the last passes of a chunk
     run with idle slots (the tail, ~5-10 passes waiting for the slowest
@@ -28,6 +29,35 @@ def chunk_size(M):
     jobs cost about the same, so static balance is good.
     """
     return max(1, -(-M // _num_threads()))
+
+
+#: Below this many jobs a serial call of the bisection engine runs them
+#: through one block, refilling its slots (see :func:`engine_chunk`).
+_REFILL_MAX = LANES + LANES // 2
+
+
+def engine_chunk(M, parallel):
+    """Jobs per chunk of the bisection engine's kernels (``kth_eigenvalues_*``,
+    ``kth_eigenpairs_*``) for ``M`` jobs: one block of LANES.
+
+    Measured on 2 cores (tight loops, 16 <= n <= 1000, float32 and float64,
+    one or ten eigenvalues per matrix, eigenvalues and eigenpairs): chunks of
+    one block ran 0.60-0.93x the time of one chunk per thread in parallel,
+    and 0.67-1.04x one chunk of all jobs serially (1.04 at n = 1000, within
+    the noise).  So a block whose slots refill from a long queue costs more
+    per job than fresh blocks, against what :func:`chunk_size` assumes; why
+    was not pinned down (a refill loads one matrix into its slot alone, where
+    a fresh block loads LANES together; a chunk's eigenvectors follow its
+    eigenvalues while its matrices are still in cache).  Many chunks also let
+    the threads balance the load when another library's threads hold a
+    core.  Only a serial call of fewer than ``_REFILL_MAX`` jobs is cheaper
+    as one block with a few refills (33 jobs: 26 against 33 us at n = 100)
+    than with a second, mostly idle block.  The results do not depend on the
+    chunks (each slot's passes are its own; ``tests/test_core_layout.py``).
+    """
+    if parallel or M >= _REFILL_MAX:
+        return LANES
+    return max(M, 1)
 
 
 def _num_threads():

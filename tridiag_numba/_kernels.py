@@ -137,6 +137,7 @@ from ._stein_lanes import (  # noqa: F401
 )
 from ._batch import (  # noqa: F401
     chunk_size,
+    engine_chunk,
     _num_threads,
     kth_eigenvalues_parallel,
     kth_eigenvalues_serial,

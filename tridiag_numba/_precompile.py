@@ -102,8 +102,23 @@ def tasks(with_torch=True):
 
 
 def _under(context, calls, args):
-    with context():
-        calls(*args)
+    """``calls(*args)`` inside ``context``: the numpy API's calls on numba's own
+    layer, the torch bridge's on torch's OpenMP team where the bridge uses it
+    (:mod:`._omp_team`), so that both sets of parallel kernels get compiled."""
+    from . import _omp_team
+
+    saved = _omp_team._runtime
+    if calls is _torch_calls:
+        from torch_bridge._ops import share_torch_team
+
+        share_torch_team()
+    else:
+        _omp_team.use_openmp_runtime(None)
+    try:
+        with context():
+            calls(*args)
+    finally:
+        _omp_team._runtime = saved
 
 
 def _bar(done, total, label, elapsed, width=24):
