@@ -31,7 +31,7 @@ from llvmlite import ir
 from numba import carray, cfunc, types
 from numba.extending import intrinsic
 
-from . import _jit
+from . import _jit, _jit_link
 from . import _kernels as K
 
 __all__ = ["active", "kth_eigenpairs", "kth_eigenvalues", "use_openmp_runtime"]
@@ -140,7 +140,10 @@ def _callback(kind, dtype):
 
     body = values if kind == "values" else pairs
     _jit._KERNELS.add(body)  # cached under the package's stamp (it links the serial twins)
-    return cfunc(types.void(types.voidptr), nogil=True, cache=True, error_model="numpy")(body)
+    # Linked late as the drivers are (._jit_link): the serial twin's code goes in as
+    # its own library optimised it, not through the O3 pipeline once more.
+    with _jit_link.DriverScope(body.__qualname__):
+        return cfunc(types.void(types.voidptr), nogil=True, cache=True, error_model="numpy")(body)
 
 
 _runtime = None  # GOMP_parallel of the registered runtime (a ctypes function), or None
