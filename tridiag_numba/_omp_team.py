@@ -159,7 +159,9 @@ def use_openmp_runtime(library):
         _runtime = None
         return False
     try:
-        lib = ctypes.CDLL(library, mode=os.RTLD_NOLOAD | ctypes.RTLD_GLOBAL)
+        # A handle on the loaded library only: not RTLD_GLOBAL, which would make its
+        # symbols the ones every later library binds to.
+        lib = ctypes.CDLL(library, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
         launch = lib.GOMP_parallel
     except (OSError, AttributeError):
         _runtime = None
