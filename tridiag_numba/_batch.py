@@ -53,7 +53,8 @@ def engine_chunk(M, parallel):
     core.  Only a serial call of fewer than ``_REFILL_MAX`` jobs is cheaper
     as one block with a few refills (33 jobs: 26 against 33 us at n = 100)
     than with a second, mostly idle block.  The results do not depend on the
-    chunks (each slot's passes are its own; ``tests/test_core_layout.py``).
+    chunks (each slot's passes are its own; ``tests/test_core_threads.py``
+    runs chunks of 1, 5, 31, 32, 33 and all jobs).
     """
     if parallel or M >= _REFILL_MAX:
         return LANES
