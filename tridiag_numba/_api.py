@@ -276,7 +276,9 @@ def _all_scaled_eigenvalues(d2, e2, batch, tol, dtype, check_finite):
         rows = lossy
     else:
         w, ws, nonfinite, rows = np.empty((nb, n), dtype), np.empty((nb, n), dtype), None, np.arange(nb)
-    lane_k = np.ascontiguousarray(np.broadcast_to(np.arange(n, dtype=np.int64), (rows.size, n)))
+    # A copy (np.tile): for one row broadcast_to's view is already contiguous and would
+    # reach the kernels read-only, another numba type than every other call's.
+    lane_k = np.tile(np.arange(n, dtype=np.int64), (rows.size, 1))
     d3, e3 = np.ascontiguousarray(d2[rows]), np.ascontiguousarray(e2[rows])
     wr, wsr, info = _eigenvalues(d3, e3, *_lane_arrays(rows.size, n, lane_k), tol, dtype)
     wr, wsr = wr.reshape(-1, n), wsr.reshape(-1, n)

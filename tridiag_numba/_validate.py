@@ -137,6 +137,10 @@ def _prepare_k(d, e, k):
     kk = np.asarray(k)
     d2, e2, batch, n, dtype = _prepare(d, e, extra_batch=kk.shape)
     kk = np.ascontiguousarray(np.broadcast_to(_normalise_k(kk, n), batch)).reshape(-1)
+    if not kk.flags.writeable:
+        # broadcast_to's view (k already of the batch's shape): read-only is another
+        # numba type, i.e. a second compile of every kernel beside the int-k path's.
+        kk = kk.copy()
     return d2, e2, batch, n, kk, dtype
 
 
