@@ -8,7 +8,6 @@ threads must work, and a child forked after a team launch must fall back
 (GNU OpenMP does not survive ``fork``)."""
 
 import concurrent.futures
-import multiprocessing
 import subprocess
 import sys
 import textwrap

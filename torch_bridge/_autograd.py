@@ -247,10 +247,6 @@ class _EigvalshNoJvp(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gw, gw_d, gw_e):
-        if gw_d is None and gw_e is None and gw is not None:  # first order: eigvalsh_vjp's first case, inline
-            _, _, w_d, w_e, _ = ctx.saved_tensors
-            g = gw.unsqueeze(-1)
-            return g * w_d, g * w_e, None, None, None, None
         return *eigvalsh_vjp(ctx, gw, gw_d, gw_e), None, None, None, None
 
 

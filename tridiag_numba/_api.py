@@ -165,7 +165,9 @@ def _lane_arrays(nb, m, lane_k):
     a ~40 us call on a small batch and not at all on a big one, where caching
     would only pin memory).  Cached arrays are shared between calls: nothing
     may write to them.  They stay writeable because a read-only array is
-    another numba type, i.e. one more compile of every kernel.
+    another numba type, i.e. one more compile of every kernel; so does a
+    given ``lane_k`` (copied if read-only: a ``broadcast_to`` view that was
+    already contiguous, e.g. the indices of one row).
     """
     const = lane_k.__class__ is int
     key = (nb, m, lane_k if const else None)
@@ -177,7 +179,10 @@ def _lane_arrays(nb, m, lane_k):
             if len(_LANE_CACHE) >= 64:
                 _LANE_CACHE.clear()
             _LANE_CACHE[key] = pair
-    return pair[0], (pair[1] if const else lane_k.reshape(-1))
+    if const:
+        return pair[0], pair[1]
+    lane_k = lane_k.reshape(-1)
+    return pair[0], (lane_k if lane_k.flags.writeable else lane_k.copy())
 
 
 def _solve(d2, e2, batch, lane_k, m, tol, dtype, want_vectors, check_finite, mcount=None):
@@ -276,9 +281,7 @@ def _all_scaled_eigenvalues(d2, e2, batch, tol, dtype, check_finite):
         rows = lossy
     else:
         w, ws, nonfinite, rows = np.empty((nb, n), dtype), np.empty((nb, n), dtype), None, np.arange(nb)
-    # A copy (np.tile): for one row broadcast_to's view is already contiguous and would
-    # reach the kernels read-only, another numba type than every other call's.
-    lane_k = np.tile(np.arange(n, dtype=np.int64), (rows.size, 1))
+    lane_k = np.ascontiguousarray(np.broadcast_to(np.arange(n, dtype=np.int64), (rows.size, n)))
     d3, e3 = np.ascontiguousarray(d2[rows]), np.ascontiguousarray(e2[rows])
     wr, wsr, info = _eigenvalues(d3, e3, *_lane_arrays(rows.size, n, lane_k), tol, dtype)
     wr, wsr = wr.reshape(-1, n), wsr.reshape(-1, n)
@@ -382,7 +385,7 @@ def _kth(d2, e2, batch, kk, tol, want_vectors, check_finite):
         w, v, nonfinite = _solve_pairs(d2, e2, batch, kk, tol, check_finite)
         if nonfinite is None:
             return w, v, None  # the common case
-    elif n == 1 or want_vectors:
+    elif n == 1:
         w, v, nonfinite = _solve(d2, e2, batch, kk, 1, tol, d2.dtype, want_vectors, check_finite)
     else:
         # _solve's work for one eigenvalue per matrix, without its (B, m)
