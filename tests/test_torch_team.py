@@ -113,9 +113,14 @@ def test_team_from_several_threads(team):
         np.testing.assert_array_equal(vp, vp2)
 
 
-def test_arrays_the_callbacks_cannot_read_go_to_numba(team):
-    """A non-contiguous output (outside the numpy layer's contract) is not read as
-    raw memory: the launcher hands the call to numba's parallel driver."""
+@pytest.mark.parametrize(
+    "misfit",
+    ["strided output", "float32 output beside float64 input", "int32 indices", "int64 codes"],
+)
+def test_arrays_the_callbacks_cannot_read_go_to_numba(team, misfit, monkeypatch):
+    """Arrays outside the numpy layer's contract are not read as raw memory: the
+    compiled launcher refuses them and the call goes to numba's parallel driver,
+    with the driver's results."""
     import tridiag_numba._kernels as K
     from tridiag_numba._validate import _consts
 
@@ -124,11 +129,27 @@ def test_arrays_the_callbacks_cannot_read_go_to_numba(team):
     eps, tiny = _consts(np.float64)
     w_ref, ws_ref, info_ref = np.empty(70), np.empty(70), np.zeros(70, np.int32)
     K.kth_eigenvalues_serial(d, e, lane_b, lane_k, 0.0, eps, tiny, 32, w_ref, ws_ref, info_ref)
-    w = np.zeros((70, 2))[:, 0]  # strided
-    ws, info = np.empty(70), np.zeros(70, np.int32)
-    assert not _omp_team._fits((d, e, lane_b, lane_k, w, ws, info, w, info), d.dtype)
-    _omp_team.kth_eigenvalues(d, e, lane_b, lane_k, 0.0, eps, tiny, 32, w, ws, info)
-    np.testing.assert_array_equal(w, w_ref)
+    w, ws, info = np.full(70, np.nan), np.empty(70), np.zeros(70, np.int32)
+    if misfit == "strided output":
+        w = np.full((70, 2), np.nan)[:, 0]
+    elif misfit == "float32 output beside float64 input":
+        w = np.full(70, np.nan, np.float32)
+    elif misfit == "int32 indices":
+        lane_k = lane_k.astype(np.int32)
+    else:
+        info = info.astype(np.int64)
+    assert not _omp_team._launch("values", (d, e, lane_b, lane_k, w, ws, info, w, info), 70, 12, 70, 32, 0.0, eps, tiny)
+    assert np.isnan(w).all()  # the team ran nothing
+    args = (d, e, lane_b, lane_k, 0.0, eps, tiny, 32, w, ws, info)
+    if misfit == "strided output":  # numba's driver, for real
+        _omp_team.kth_eigenvalues(*args)
+        np.testing.assert_array_equal(w, w_ref)
+        return
+    drivers = []  # the other misfits would compile a driver each: the hand-over is spied
+    monkeypatch.setattr(K, "kth_eigenvalues_parallel", lambda *a: drivers.append(a))
+    _omp_team.kth_eigenvalues(*args)
+    assert len(drivers) == 1 and all(x is y for x, y in zip(drivers[0], args))
+    assert np.isnan(w).all()
 
 
 def test_unknown_runtime_is_not_registered():
