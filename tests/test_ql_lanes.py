@@ -102,13 +102,21 @@ def _sweep_both(qd, qe, fs, js, lo, hi, ir):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [3, 17, 100])
-def test_sweep_ir_matches_reference_bit_for_bit(dtype, n):
+@pytest.mark.parametrize("tiny_lanes", [False, True])
+def test_sweep_ir_matches_reference_bit_for_bit(dtype, n, tiny_lanes):
+    """``tiny_lanes``: in lanes 3-12 the squares are subnormal, so that
+    ``1 / (p + e**2)`` overflows (those lanes divide: finite c and s)."""
     rng = np.random.default_rng(n)
     qd = rng.standard_normal((n, ROW)).astype(dtype)
     qe = rng.random((n, ROW)).astype(dtype)
     qe[rng.random((n, ROW)) < 0.05] = 0.0  # c = 0 branches too
     fs = rng.standard_normal((6, LANES)).astype(dtype)
     fs[3] = np.abs(fs[3])
+    if tiny_lanes:
+        tiny = np.finfo(dtype).tiny
+        qd[:, 3:13] *= dtype(np.sqrt(tiny))
+        qe[:, 3:13] = dtype(tiny / 8) * (0.5 + rng.random((n, 10))).astype(dtype)  # no zeros: r > 0
+        fs[3, 3:13] = dtype(tiny / 16)
     js = np.zeros((6, LANES), np.int64)
     js[1] = rng.integers(0, n - 1, LANES)
     js[2] = np.minimum(js[1] + rng.integers(0, n, LANES), n - 1)
@@ -122,6 +130,10 @@ def test_sweep_ir_matches_reference_bit_for_bit(dtype, n):
     for ref, got in zip(*outs):
         np.testing.assert_array_equal(got, ref)
     assert not np.array_equal(outs[0][0], qd)  # the sweep did something
+    if tiny_lanes and n > 3:  # the overflow branch ran, and gave finite quotients
+        with np.errstate(over="ignore", divide="ignore"):
+            assert np.isinf(dtype(1) / (fs[3, 3:13] + qe[0, 3:13])).any()
+        assert np.isfinite(outs[1][2][1:3, 3:13]).all()
 
 
 @numba.njit(error_model="numpy")
@@ -464,6 +476,28 @@ def test_fallback_recomputes_what_the_kernel_does_not_certify(monkeypatch, dtype
     redo[5] = True
     assert np.abs(w).max() < 100
     np.testing.assert_array_equal(w[redo], wb[redo])
+    assert worst_ratio(w, reference(d, e), d, e, dtype) <= C_GATE
+
+
+@pytest.mark.parametrize("dtype,rate", [(np.float32, 0.2), (np.float32, 0.25), (np.float64, 1.6), (np.float64, 3.2)])
+def test_strongly_graded_matrices_stay_on_ql(monkeypatch, dtype, rate):
+    """Matrices graded as ``10**(-rate i)`` (their squares reach subnormals,
+    where a reciprocal overflows): QL converges and the counts certify
+    nearly every value, so the bisection fallback recomputes at most 1 %
+    (with an infinite reciprocal multiplied in, QL ran out of sweeps and the
+    fallback redid whole matrices, 55x slower), within the bound."""
+    rng = np.random.default_rng(7)
+    nb, n = 64, 100
+    g = 10.0 ** (-np.arange(n) * rate)
+    d = (rng.standard_normal((nb, n)) * g).astype(dtype)
+    e = (rng.standard_normal((nb, n - 1)) * g[1:]).astype(dtype)
+    from tridiag_numba import _api
+
+    recomputed = []
+    real = _api._eigenvalues
+    monkeypatch.setattr(_api, "_eigenvalues", lambda d2, e2, rb, rk, *a: (recomputed.append(rb.size), real(d2, e2, rb, rk, *a))[1])
+    w = tn.eigvalsh_tridiagonal(d, e)
+    assert sum(recomputed) <= 0.01 * nb * n
     assert worst_ratio(w, reference(d, e), d, e, dtype) <= C_GATE
 
 

@@ -243,6 +243,8 @@ def _ql_sweep_rows(qd, qe, fs, js, lo, hi):
     ``fs`` rows 0..4: sigma, c, s, p, gamma.  The plain reference of
     :func:`._ql_ir._ql_sweep_simd` (bit-identical, what the kernel runs)."""
     zero = qd.dtype.type(0.0)
+    one = qd.dtype.type(1.0)
+    inf = qd.dtype.type(np.inf)
     for i in range(hi, lo - 1, -1):
         for l in range(LANES):
             f = js[1, l]
@@ -255,8 +257,9 @@ def _ql_sweep_rows(qd, qe, fs, js, lo, hi):
             gamma = fs[4, l]
             bb = qe[i, l]
             r = p + bb
-            cn = p / r
-            sn = bb / r
+            rinv = one / r
+            cn = p * rinv if rinv != inf else p / r
+            sn = bb * rinv if rinv != inf else bb / r
             alpha = qd[i, l]
             gn = cn * (alpha - sigma) - sn * gamma
             dn = gamma + (alpha - gn)
