@@ -22,10 +22,13 @@ functions behave as a torch op under each of them.
 registers them, so do that before ``torch.export.load`` (and before running a loaded
 program) in a fresh process.
 
-Sharing the cores: the numba kernels run on numba's tbb threading layer and back off
-to serial kernels while another pool (torch's OpenMP threads, OpenBLAS) keeps the
-cores busy (see ``tridiag_numba._jit`` and ``tridiag_numba._scheduling._Contention``); no
-environment variable is needed.  Forked DataLoader workers may call them too.
+Sharing the cores: from the first call on, the bisection kernels' parallel calls run on
+torch's own intra-op OpenMP team (``tridiag_numba._omp_team``; Linux, torch built with GNU
+OpenMP, as its CPU wheels), whose threads are spinning anyway after torch's operations;
+other kernels run on numba's tbb threading layer and back off to serial kernels while
+another pool keeps the cores busy (``tridiag_numba._scheduling._Contention``).  No
+environment variable is needed.  Forked DataLoader workers may call them too (a forked
+child goes back to numba's layer).
 """
 
 try:
