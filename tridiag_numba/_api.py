@@ -567,7 +567,11 @@ def _parse_select(select, select_range, n, d2, e2, check_finite):
     if sr.dtype.kind not in "fiu":
         raise ArgumentTypeError(f"select_range for select='v' must hold real numbers; got dtype {sr.dtype}")
     vl, vu = float(sr[0]), float(sr[1])
-    if not vl < vu:  # also rejects NaN
+    if vl != vl or vu != vu:
+        # scipy hands NaN to LAPACK's stebz, whose failure it raises as LinAlgError
+        # (a ValueError too): the same type, with the reason.
+        raise np.linalg.LinAlgError(f"select_range for select='v' must not hold NaN; got ({vl}, {vu})")
+    if not vl < vu:
         raise ValueError(f"select_range for select='v' must satisfy min < max; got ({vl}, {vu})")
     il = np.empty(nb, np.int64)
     iu = np.empty(nb, np.int64)
@@ -682,7 +686,8 @@ def eigh_tridiagonal(
         with ``select='i'``, a ``tol`` that is not a number
         (:class:`ArgumentTypeError`, also a ``ValueError``, as scipy raises).
     numpy.linalg.LinAlgError
-        Non-convergence (names the batch index).
+        Non-convergence (names the batch index); a NaN in ``select_range``
+        with ``select='v'`` (scipy's type for it; also a ``ValueError``).
 
     See Also
     --------
